@@ -1,0 +1,186 @@
+"""The catalogue: network models (one row per weights version), their layers and units."""
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+class NetworkModel(models.Model):
+    """One version of one registry model: a slug plus weights identified by their sha256."""
+
+    class Weights(models.TextChoices):
+        PRETRAINED = "pretrained", "pretrained"
+        RANDOM = "random", "random init (untrained)"
+        FILE = "file", "state-dict file"
+
+    class Status(models.TextChoices):
+        IMPORTING = "importing", "importing"
+        READY = "ready", "ready"
+        FAILED = "failed", "failed"
+
+    slug = models.SlugField(max_length=64)
+    version = models.CharField(
+        max_length=16, help_text="the first 12 hex digits of the weights' sha256; never reused"
+    )
+    display_name = models.CharField(max_length=128)
+    family = models.CharField(max_length=64, blank=True)
+    registry_key = models.CharField(max_length=64)
+    weights_source = models.CharField(max_length=16, choices=Weights.choices)
+    weights_detail = models.CharField(max_length=512, blank=True, help_text="seed or file path")
+    weights_sha256 = models.CharField(max_length=64)
+    training_dataset = models.CharField(max_length=128, blank=True)
+    input_size = models.PositiveIntegerField()
+    preprocessing = models.JSONField(default=dict)
+    description = models.TextField(blank=True)
+    citation_bibtex = models.TextField(blank=True)
+    licence = models.CharField(max_length=256, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.IMPORTING)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug", "-created"]
+        constraints = [
+            models.UniqueConstraint(fields=["slug", "version"], name="model_slug_version_unique"),
+            models.UniqueConstraint(
+                fields=["slug", "weights_sha256"], name="model_slug_weights_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["slug", "status", "-created"])]
+
+    def __str__(self) -> str:
+        return f"{self.slug}@{self.version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("neurons:model", kwargs={"model": self.slug})
+
+    def get_versioned_url(self) -> str:
+        return reverse("neurons:model", kwargs={"model": f"{self.slug}@{self.version}"})
+
+    @property
+    def untrained(self) -> bool:
+        return self.weights_source == self.Weights.RANDOM
+
+    @property
+    def unit_count(self) -> int:
+        return sum(layer.num_units for layer in self.layers.all())
+
+
+class Layer(models.Model):
+    class Kind(models.TextChoices):
+        CONV = "conv", "convolution"
+        BLOCK = "block", "block output"
+        LINEAR = "linear", "fully connected"
+
+    model = models.ForeignKey(NetworkModel, on_delete=models.CASCADE, related_name="layers")
+    name = models.CharField(max_length=64, help_text="the literature's name, used in URLs")
+    module_path = models.CharField(max_length=128)
+    order = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    num_units = models.PositiveIntegerField()
+    output_shape = models.JSONField(help_text="(C, H, W) or (C,) at the model's input size")
+    receptive_field = models.PositiveIntegerField(help_text="pixels, clipped to the input")
+    receptive_field_stride = models.PositiveIntegerField(help_text="0 for non-spatial layers")
+
+    class Meta:
+        ordering = ["model", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "name"], name="layer_model_name_unique"),
+            models.UniqueConstraint(fields=["model", "order"], name="layer_model_order_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model}/{self.name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("neurons:layer", kwargs={"model": self.model.slug, "layer": self.name})
+
+    def get_versioned_url(self) -> str:
+        model = f"{self.model.slug}@{self.model.version}"
+        return reverse("neurons:layer", kwargs={"model": model, "layer": self.name})
+
+    @property
+    def spatial(self) -> bool:
+        return len(self.output_shape) == 3
+
+
+class Unit(models.Model):
+    layer = models.ForeignKey(Layer, on_delete=models.CASCADE, related_name="units")
+    index = models.PositiveIntegerField()
+    curator_label = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["layer", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["layer", "index"], name="unit_layer_index_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.layer}/{self.index}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("neurons:unit", kwargs=self._kwargs(self.layer.model.slug))
+
+    def get_versioned_url(self) -> str:
+        model = self.layer.model
+        return reverse("neurons:unit", kwargs=self._kwargs(f"{model.slug}@{model.version}"))
+
+    def _kwargs(self, model: str) -> dict[str, object]:
+        return {"model": model, "layer": self.layer.name, "index": self.index}
+
+
+class Technique(models.Model):
+    class Level(models.TextChoices):
+        UNIT = "unit", "unit"
+        LAYER = "layer", "layer"
+        MODEL = "model", "model"
+
+    slug = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=64)
+    description = models.TextField(blank=True)
+    level = models.CharField(max_length=8, choices=Level.choices)
+    default_params = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["level", "slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImportJob(models.Model):
+    """One request to import a registry model; the row exists before its Celery task does."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    registry_key = models.CharField(max_length=64)
+    weights_source = models.CharField(max_length=16, choices=NetworkModel.Weights.choices)
+    seed = models.IntegerField(default=0)
+    weights_path = models.CharField(max_length=512, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    log = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    result = models.ForeignKey(
+        NetworkModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    task_id = models.CharField(max_length=64, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["status", "heartbeat"])]
+
+    def __str__(self) -> str:
+        return f"import {self.registry_key} ({self.weights_source}) #{self.pk}"

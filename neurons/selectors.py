@@ -1,0 +1,58 @@
+"""Reads shared by pages, the API and commands."""
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from neurons.models import Layer, NetworkModel, Unit
+
+
+def model_versions() -> QuerySet[NetworkModel]:
+    return NetworkModel.objects.filter(status=NetworkModel.Status.READY)
+
+
+def latest_models() -> list[NetworkModel]:
+    """The newest ready version of every model slug, in slug order."""
+    latest: dict[str, NetworkModel] = {}
+    for model in model_versions().order_by("slug", "-created", "-pk"):
+        latest.setdefault(model.slug, model)
+    return list(latest.values())
+
+
+def model_get(ref: str) -> NetworkModel:
+    """`slug` (the newest ready version) or `slug@version` (exactly that version) or 404."""
+    slug, _, version = ref.partition("@")
+    versions = model_versions().filter(slug=slug)
+    model = (
+        versions.filter(version=version).first()
+        if version
+        else versions.order_by("-created", "-pk").first()
+    )
+    if model is None:
+        raise Http404(f"No model {ref!r}")
+    return model
+
+
+def layer_get(model: NetworkModel, name: str) -> Layer:
+    layer = model.layers.filter(name=name).first()
+    if layer is None:
+        raise Http404(f"{model} has no layer {name!r}")
+    return layer
+
+
+def unit_get(layer: Layer, index: int) -> Unit:
+    unit = layer.units.filter(index=index).select_related("layer__model").first()
+    if unit is None:
+        raise Http404(f"{layer} has units 0–{layer.num_units - 1}, not {index}")
+    return unit
+
+
+def unit_neighbours(unit: Unit) -> dict[str, str | None]:
+    layer = unit.layer
+    previous = unit.index - 1 if unit.index > 0 else None
+    following = unit.index + 1 if unit.index + 1 < layer.num_units else None
+    next_layer = layer.model.layers.filter(order__gt=layer.order).order_by("order").first()
+    return {
+        "previous": f"{previous}" if previous is not None else None,
+        "next": f"{following}" if following is not None else None,
+        "next_layer": next_layer.name if next_layer else None,
+    }

@@ -1,0 +1,210 @@
+"""Writes to the catalogue. Views, admin, commands, the API and tasks all call these."""
+
+import logging
+import traceback
+import uuid
+from collections.abc import Callable
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from neurons.models import ImportJob, Layer, NetworkModel, Unit
+from rendering.engine.zoo import (
+    UnknownModelError,
+    WeightsError,
+    WeightsSpec,
+    ZooEntry,
+    get_entry,
+    inspect_layers,
+    load_model,
+)
+from rendering.engine.zoo.introspect import LayerInfo
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+
+# Layer facts depend on the architecture only, so one measurement per process serves every
+# version of a registry model.
+_layer_facts: dict[str, list[LayerInfo]] = {}
+
+VERSION_DIGITS = 12
+
+
+class ImportFailed(Exception):
+    """An import that cannot succeed as asked; the message says why and what to do."""
+
+
+def _noop(_fraction: float, _message: str) -> None:
+    pass
+
+
+def _layer_infos(entry: ZooEntry, module: object) -> list[LayerInfo]:
+    if entry.key not in _layer_facts:
+        _layer_facts[entry.key] = inspect_layers(module, entry.layers, input_size=entry.input_size)  # type: ignore[arg-type]
+    return _layer_facts[entry.key]
+
+
+def model_import(
+    *, registry_key: str, weights: WeightsSpec, progress: Progress = _noop
+) -> NetworkModel:
+    """Import one version of a registry model with all its layers and units.
+
+    Idempotent: the same weights (by sha256) return the existing version untouched. Different
+    weights create a new version; old versions are never changed. Everything is written in one
+    transaction, so a failure leaves no half-made model.
+    """
+    try:
+        entry = get_entry(registry_key)
+    except UnknownModelError as error:
+        raise ImportFailed(str(error)) from None
+    progress(0.05, f"building {entry.display_name} with {weights.describe()}")
+    try:
+        loaded = load_model(entry, weights, progress=False)
+    except WeightsError as error:
+        raise ImportFailed(str(error)) from None
+    sha = loaded.sha256
+    existing = NetworkModel.objects.filter(slug=entry.key, weights_sha256=sha).first()
+    if existing is not None:
+        progress(1.0, f"{existing} already imported with these weights (sha256 {sha[:12]}…)")
+        return existing
+    progress(0.3, f"weights sha256 {sha}; measuring layers at {entry.input_size} px")
+    infos = _layer_infos(entry, loaded.module)
+    progress(0.6, f"{len(infos)} layers, {sum(i.num_units for i in infos)} units; writing")
+    with transaction.atomic():
+        model = NetworkModel.objects.create(
+            slug=entry.key,
+            version=sha[:VERSION_DIGITS],
+            display_name=entry.display_name,
+            family=entry.family,
+            registry_key=entry.key,
+            weights_source=weights.source,
+            weights_detail=str(weights.seed) if weights.source == "random" else weights.path,
+            weights_sha256=sha,
+            training_dataset=entry.training_dataset,
+            input_size=entry.input_size,
+            preprocessing=entry.preprocessing.as_dict(),
+            description=entry.description,
+            citation_bibtex=entry.citation,
+            licence=entry.licence,
+            status=NetworkModel.Status.READY,
+        )
+        layers = Layer.objects.bulk_create(
+            Layer(
+                model=model,
+                name=info.name,
+                module_path=info.module,
+                order=order,
+                kind=info.kind,
+                num_units=info.num_units,
+                output_shape=list(info.output_shape),
+                receptive_field=info.receptive_field,
+                receptive_field_stride=info.receptive_field_stride,
+            )
+            for order, info in enumerate(infos)
+        )
+        if any(layer.pk is None for layer in layers):  # backends without RETURNING
+            layers = list(model.layers.order_by("order"))
+        Unit.objects.bulk_create(
+            (Unit(layer=layer, index=i) for layer in layers for i in range(layer.num_units)),
+            batch_size=5000,
+        )
+    progress(1.0, f"imported {model} ({model.weights_source})")
+    return model
+
+
+def import_job_create(
+    *,
+    registry_key: str,
+    weights_source: str,
+    seed: int = 0,
+    weights_path: str = "",
+    requested_by: object | None = None,
+    enqueue: bool = True,
+) -> ImportJob:
+    """Validate the request, write the job row and enqueue its task when the row is committed."""
+    try:
+        get_entry(registry_key)
+        WeightsSpec(source=weights_source, seed=seed, path=weights_path)
+    except (UnknownModelError, WeightsError) as error:
+        raise ImportFailed(str(error)) from None
+    job = ImportJob.objects.create(
+        registry_key=registry_key,
+        weights_source=weights_source,
+        seed=seed,
+        weights_path=weights_path,
+        requested_by=requested_by,  # type: ignore[misc]
+        task_id=str(uuid.uuid4()),
+    )
+    if enqueue:
+        transaction.on_commit(lambda: _send_import(job.pk, job.task_id))
+    return job
+
+
+def _send_import(job_id: int, task_id: str) -> None:
+    from neurons.tasks import import_model_task
+
+    try:
+        import_model_task.apply_async(args=[job_id], task_id=task_id)
+    except Exception as error:  # the broker is down: say so on the row; it can be retried
+        ImportJob.objects.filter(pk=job_id).update(error=f"could not enqueue: {error}")
+
+
+def import_job_retry(*, job: ImportJob) -> ImportJob:
+    """Queue a failed (or never-enqueued) job again, under a new task id."""
+    if job.status == ImportJob.Status.RUNNING:
+        raise ImportFailed(f"{job} is running; wait for it to finish")
+    if job.status == ImportJob.Status.SUCCEEDED:
+        raise ImportFailed(f"{job} already succeeded")
+    job.status = ImportJob.Status.QUEUED
+    job.error = ""
+    job.progress = 0.0
+    job.task_id = str(uuid.uuid4())
+    job.save(update_fields=["status", "error", "progress", "task_id"])
+    transaction.on_commit(lambda: _send_import(job.pk, job.task_id))
+    return job
+
+
+def import_job_run(*, job_id: int, progress: Progress = _noop) -> ImportJob | None:
+    """Claim and run one import job. Returns None when another worker holds it or it is done."""
+    now = timezone.now()
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING, started=now, heartbeat=now, attempts=F("attempts") + 1
+    )
+    if claimed != 1:
+        return None
+    job = ImportJob.objects.get(pk=job_id)
+
+    def report(fraction: float, message: str) -> None:
+        stamp = timezone.now()
+        job.log += f"[{stamp:%H:%M:%S}] {message}\n"
+        job.progress = fraction
+        ImportJob.objects.filter(pk=job.pk).update(log=job.log, progress=fraction, heartbeat=stamp)
+        progress(fraction, message)
+
+    weights = WeightsSpec(source=job.weights_source, seed=job.seed, path=job.weights_path)
+    try:
+        model = model_import(registry_key=job.registry_key, weights=weights, progress=report)
+    except ImportFailed as error:
+        _finish(job, ImportJob.Status.FAILED, error=str(error))
+    except Exception:
+        logger.exception("import job %s crashed", job.pk)
+        _finish(job, ImportJob.Status.FAILED, error=traceback.format_exc())
+    else:
+        job.result = model
+        _finish(job, ImportJob.Status.SUCCEEDED)
+    return job
+
+
+def _finish(job: ImportJob, status: str, *, error: str = "") -> None:
+    job.status = status
+    job.error = error
+    job.finished = timezone.now()
+    if error:
+        job.log += f"[{job.finished:%H:%M:%S}] failed: {error.strip().splitlines()[-1]}\n"
+    fields = ["status", "error", "finished", "log", "result"]
+    if status == ImportJob.Status.SUCCEEDED:
+        job.progress = 1.0
+        fields.append("progress")
+    job.save(update_fields=fields)

@@ -1,0 +1,37 @@
+from django.urls import path, register_converter
+
+from neurons import views
+
+
+class ModelRefConverter:
+    """`inceptionv1` or `inceptionv1@3f2a9c81d0b4`."""
+
+    regex = r"[a-z0-9][a-z0-9_-]*(?:@[0-9a-f]{4,16})?"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+class LayerNameConverter:
+    regex = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(ModelRefConverter, "modelref")
+register_converter(LayerNameConverter, "layername")
+
+app_name = "neurons"
+urlpatterns = [
+    path("", views.model_list, name="models"),
+    path("<modelref:model>/", views.model_detail, name="model"),
+    path("<modelref:model>/<layername:layer>/", views.layer_detail, name="layer"),
+    path("<modelref:model>/<layername:layer>/<int:index>/", views.unit_detail, name="unit"),
+]

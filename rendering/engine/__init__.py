@@ -1,0 +1,1 @@
+"""Feature visualization engine: pure PyTorch, no Django."""

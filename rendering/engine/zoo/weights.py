@@ -1,0 +1,138 @@
+"""Building a registry model with its weights, and the sha256 that identifies those weights."""
+
+import hashlib
+import urllib.error
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rendering.engine.zoo.entries import ZooEntry
+
+PRETRAINED = "pretrained"
+RANDOM = "random"
+FILE = "file"
+
+
+class WeightsError(Exception):
+    """The requested weights cannot be loaded; the message says why and what to do instead."""
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    source: str  # pretrained | random | file
+    seed: int = 0
+    path: str = ""
+
+    def __post_init__(self) -> None:
+        if self.source not in (PRETRAINED, RANDOM, FILE):
+            raise WeightsError(
+                f"weights source must be pretrained, random or file, not {self.source!r}"
+            )
+        if self.source == FILE and not self.path:
+            raise WeightsError("weights source 'file' needs the path of a state-dict file")
+
+    @classmethod
+    def parse(cls, text: str, *, seed: int = 0) -> "WeightsSpec":
+        """`pretrained`, `random` or a path to a state-dict file (the CLI's --weights)."""
+        if text in (PRETRAINED, RANDOM):
+            return cls(source=text, seed=seed)
+        return cls(source=FILE, path=text)
+
+    def describe(self) -> str:
+        if self.source == RANDOM:
+            return f"random init (seed {self.seed})"
+        if self.source == FILE:
+            return f"state dict {self.path}"
+        return "pretrained (published weights)"
+
+
+@dataclass
+class LoadedModel:
+    entry: ZooEntry
+    module: nn.Module
+    weights: WeightsSpec
+    sha256: str
+
+
+def state_dict_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """A hash of names, dtypes, shapes and values: equal weights give the same hash anywhere."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def _build_seeded(entry: ZooEntry, seed: int) -> nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return entry.build()
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist (give the path of a state dict)")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds for unreadable files
+        raise WeightsError(
+            f"weights file {path} is not a readable PyTorch state dict: {error}"
+        ) from None
+    if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
+        loaded = loaded["state_dict"]
+    if not isinstance(loaded, dict) or not all(
+        isinstance(v, torch.Tensor) for v in loaded.values()
+    ):
+        raise WeightsError(f"weights file {path} does not hold a state dict of tensors")
+    return loaded
+
+
+def _apply_state_dict(
+    entry: ZooEntry, module: nn.Module, state_dict: dict[str, torch.Tensor], origin: str
+) -> None:
+    kept = {
+        k: v
+        for k, v in state_dict.items()
+        if not k.startswith(entry.ignored_key_prefixes or ("\0",))
+    }
+    result = module.load_state_dict(kept, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise WeightsError(
+            f"{origin} does not match the {entry.display_name} architecture: "
+            f"missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}"
+        )
+
+
+def _download(entry: ZooEntry, progress: bool) -> dict[str, torch.Tensor]:
+    try:
+        return torch.hub.load_state_dict_from_url(
+            entry.weights_url, map_location="cpu", progress=progress, weights_only=True
+        )
+    except (urllib.error.URLError, OSError, RuntimeError) as error:
+        raise WeightsError(
+            f"Could not download pretrained weights for {entry.key} from {entry.weights_url} "
+            f"({error}). Without internet, use --weights random (seeded; pages say 'untrained "
+            f"weights') or --weights /path/to/state_dict.pt with a file copied from that URL."
+        ) from None
+
+
+def load_model(
+    entry: ZooEntry,
+    weights: WeightsSpec,
+    *,
+    progress: bool = False,
+    download: Callable[[ZooEntry, bool], dict[str, torch.Tensor]] = _download,
+) -> LoadedModel:
+    """Build `entry` with `weights`, in eval mode on the CPU, and hash the weights it ended with."""
+    module = _build_seeded(entry, weights.seed)
+    if weights.source == PRETRAINED:
+        _apply_state_dict(entry, module, download(entry, progress), entry.weights_url)
+    elif weights.source == FILE:
+        path = Path(weights.path).expanduser()
+        _apply_state_dict(entry, module, _read_state_dict(path), str(path))
+    module.eval()
+    return LoadedModel(entry, module, weights, state_dict_sha256(module.state_dict()))

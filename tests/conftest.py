@@ -1,0 +1,40 @@
+# Django imports live inside the fixtures so tests/engine also runs without Django (-p no:django).
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
+    """Import InceptionV1 (random init, seed 0) once for the whole session's test database."""
+    from neurons.services import model_import
+    from rendering.engine.zoo import WeightsSpec
+
+    with django_db_blocker.unblock():
+        model_import(registry_key="inceptionv1", weights=WeightsSpec("random", seed=0))
+
+
+@pytest.fixture
+def inceptionv1(db: None) -> Any:
+    from neurons.models import NetworkModel
+
+    return NetworkModel.objects.get(slug="inceptionv1", weights_detail="0")
+
+
+@pytest.fixture
+def staff_client(db: None, django_user_model: Any) -> Any:
+    from django.test import Client
+
+    user = django_user_model.objects.create_superuser("staff", "staff@example.org", "pw-12345!")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def tinynet(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from rendering.engine.zoo import ENTRIES
+    from tests.tinynet import TINYNET
+
+    monkeypatch.setitem(ENTRIES, TINYNET.key, TINYNET)
+    return TINYNET
