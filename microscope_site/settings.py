@@ -156,6 +156,28 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3 * 3600)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3 * 3600 + 300)
 
+CELERY_TASK_ROUTES = {"rendering.tasks.*": {"queue": "gpu"}}
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-render-jobs": {
+        "task": "rendering.tasks.reap_stale_render_jobs",
+        "schedule": 60.0,
+        "options": {"queue": "default"},
+    },
+}
+
+# Rendering. "auto" renders on the GPU when torch sees one.
+RENDER_DEVICE = env_str("RENDER_DEVICE", "auto")
+RENDER_COMPILE = env_bool("RENDER_COMPILE", False)  # torch.compile on CUDA (warm-up per shape)
+RENDER_BF16 = env_bool("RENDER_BF16", False)  # bf16 autocast on CUDA
+RENDER_BATCH_SIZE = env_int("RENDER_BATCH_SIZE", 8)  # images per optimization (GPU: 256)
+RENDER_UNITS_PER_JOB = env_int("RENDER_UNITS_PER_JOB", 64)
+RENDER_MAX_ATTEMPTS = env_int("RENDER_MAX_ATTEMPTS", 3)
+RENDER_STALE_AFTER_S = env_int("RENDER_STALE_AFTER_S", 600)
+RENDER_NOW_STEPS = env_int("RENDER_NOW_STEPS", 512)
+RENDER_NOW_PER_MINUTE = env_int("RENDER_NOW_PER_MINUTE", 6)
+# Layers rendered (channel technique, default parameters) right after an import: names or "all".
+RENDER_AFTER_IMPORT = env_list("RENDER_AFTER_IMPORT", [])
+
 # Where pretrained weights are cached (torch.hub's folder by default).
 TORCH_HOME = env_str("TORCH_HOME")
 

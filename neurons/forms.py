@@ -23,3 +23,12 @@ class ImportModelForm(forms.Form):
         if data.get("weights_source") == NetworkModel.Weights.FILE and not data.get("weights_path"):
             self.add_error("weights_path", "Give the path of a state-dict file on the server.")
         return data
+
+
+class RenderLayersForm(forms.Form):
+    technique = forms.ChoiceField(
+        choices=[(t, t) for t in ("channel", "neuron", "negative", "diversity", "deepdream")]
+    )
+    steps = forms.IntegerField(initial=512, min_value=1, max_value=20000)
+    size = forms.IntegerField(initial=224, min_value=16, max_value=1024)
+    seed = forms.IntegerField(initial=0, min_value=0)

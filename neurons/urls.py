@@ -34,4 +34,14 @@ urlpatterns = [
     path("<modelref:model>/", views.model_detail, name="model"),
     path("<modelref:model>/<layername:layer>/", views.layer_detail, name="layer"),
     path("<modelref:model>/<layername:layer>/<int:index>/", views.unit_detail, name="unit"),
+    path(
+        "<modelref:model>/<layername:layer>/<int:index>/render/",
+        views.unit_render_now,
+        name="unit-render",
+    ),
+    path(
+        "<modelref:model>/<layername:layer>/<int:index>/status.json",
+        views.unit_render_status,
+        name="unit-status",
+    ),
 ]

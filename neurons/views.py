@@ -1,8 +1,11 @@
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from neurons import selectors
+from rendering import selectors as render_selectors
+from rendering.services import RateLimited, RenderRefused, render_now
 
 UNITS_PER_PAGE = 200
 
@@ -26,7 +29,16 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
     network = selectors.model_get(model)
     found = selectors.layer_get(network, layer)
     page = Paginator(found.units.all(), UNITS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"network": network, "layer": found, "page": page, "model_ref": model}
+    thumbnails = render_selectors.layer_thumbnails(found, list(page.object_list))
+    cells = [(unit, thumbnails.get(unit.index)) for unit in page]
+    context = {
+        "network": network,
+        "layer": found,
+        "page": page,
+        "cells": cells,
+        "model_ref": model,
+        "layer_renders": render_selectors.layer_renders(found),
+    }
     return render(request, "neurons/layer_detail.html", context)
 
 
@@ -39,5 +51,37 @@ def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> Htt
         "unit": unit,
         "model_ref": model,
         "neighbours": selectors.unit_neighbours(unit),
+        "renders": render_selectors.unit_renders(unit),
+        "active_job": render_selectors.unit_active_job(unit),
     }
     return render(request, "neurons/unit_detail.html", context)
+
+
+@require_POST
+def unit_render_now(request: HttpRequest, model: str, layer: str, index: int) -> HttpResponse:
+    """A visitor's "render now": deduplicated against queued jobs and rate-limited per client."""
+    network = selectors.model_get(model)
+    unit = selectors.unit_get(selectors.layer_get(network, layer), index)
+    client = request.META.get("REMOTE_ADDR", "unknown")
+    try:
+        render_now(unit=unit, technique="channel", client=client)
+    except RateLimited as error:
+        response = render(request, "neurons/rate_limited.html", {"error": error}, status=429)
+        response["Retry-After"] = str(error.retry_after)
+        return response
+    except RenderRefused as error:
+        return render(request, "neurons/rate_limited.html", {"error": error}, status=400)
+    return redirect(request.path.removesuffix("render/"))
+
+
+def unit_render_status(request: HttpRequest, model: str, layer: str, index: int) -> JsonResponse:
+    """What the unit page polls while a render is on its way."""
+    network = selectors.model_get(model)
+    unit = selectors.unit_get(selectors.layer_get(network, layer), index)
+    job = render_selectors.unit_active_job(unit)
+    return JsonResponse(
+        {
+            "renders": render_selectors.unit_renders(unit).count(),
+            "job": None if job is None else {"status": job.status, "progress": job.progress},
+        }
+    )

@@ -38,3 +38,14 @@ def tinynet(monkeypatch: pytest.MonkeyPatch) -> Any:
 
     monkeypatch.setitem(ENTRIES, TINYNET.key, TINYNET)
     return TINYNET
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Rate limits and cached pages live in the cache: every test starts with an empty one."""
+    try:
+        from django.core.cache import cache
+
+        cache.clear()
+    except Exception:  # tests/engine runs without Django
+        pass

@@ -1,1 +1,11 @@
-"""Feature visualization engine: pure PyTorch, no Django."""
+"""Feature visualization engine: pure PyTorch, no Django.
+
+Render many units of one layer in one optimization (`render_units`), a whole layer
+(`render_layer`: DeepDream, caricature), and measure renders from any source the same way
+(`unit_activation`). `layer_names` lists the layer names a model accepts.
+"""
+
+from rendering.engine.render import RenderResult, render_layer, render_units, unit_activation
+from rendering.engine.truncation import layer_names
+
+__all__ = ["RenderResult", "layer_names", "render_layer", "render_units", "unit_activation"]

@@ -13,7 +13,10 @@ from neurons.models import ImportJob, NetworkModel, Unit
 from neurons.services import import_job_create
 from tests.worker import celery_worker, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 def test_a_real_worker_imports_an_enqueued_model(tmp_path: Path) -> None:

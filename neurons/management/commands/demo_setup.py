@@ -1,11 +1,19 @@
 from typing import Any
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
-    help = "Prepare the demo: import InceptionV1 (pretrained if it can be downloaded, else random)."
+    help = (
+        "Prepare the demo: import InceptionV1 (pretrained if it can be downloaded, else random "
+        "init) and render one whole layer here, with a progress bar. Safe to run again."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--layer", default="conv2d2", help="the layer to render in full")
+        parser.add_argument("--steps", type=int, default=64)
+        parser.add_argument("--size", type=int, default=128)
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -17,3 +25,16 @@ class Command(BaseCommand):
                 "model says 'untrained weights'."
             )
             call_command("import_model", "inceptionv1", weights="random", seed=0)
+        self.stdout.write(
+            f"Rendering every channel of inceptionv1 {options['layer']} "
+            f"({options['steps']} steps, {options['size']} px; units already rendered are skipped)"
+        )
+        call_command(
+            "render",
+            "inceptionv1",
+            layers=options["layer"],
+            technique="channel",
+            steps=options["steps"],
+            size=options["size"],
+            here=True,
+        )

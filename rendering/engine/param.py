@@ -1,0 +1,82 @@
+"""Image parameterization: a 1/f-scaled Fourier spectrum, colour decorrelation, a sigmoid.
+
+This is the parameterization of Olah et al., "Feature Visualization" (Distill, 2017), as in
+Lucid's `param.image(fft=True, decorrelate=True)`: optimizing spectrum coefficients scaled by
+1/frequency (decay power 1) equalizes the learning rate across frequencies, and mixing colours
+through the square root of ImageNet's colour covariance decorrelates the channels, which keeps
+high-frequency, saturated noise out of the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+# Square root of ImageNet's RGB covariance from its SVD, as published with Lucid
+# (lucid/optvis/param/color.py); rows are output colours, columns decorrelated components.
+COLOR_CORRELATION_SVD_SQRT = (
+    (0.26, 0.09, 0.02),
+    (0.27, 0.00, -0.05),
+    (0.27, -0.09, 0.03),
+)
+
+# Lucid divides the inverse FFT by 4 to keep the initial image out of the sigmoid's
+# saturated range; without it early steps produce washed-out, clipped colours.
+SPECTRUM_DIVISOR = 4.0
+
+DEFAULT_SD = 0.01
+
+
+def _color_matrix() -> Tensor:
+    matrix = torch.tensor(COLOR_CORRELATION_SVD_SQRT, dtype=torch.float32)
+    # Normalize by the largest column norm so no decorrelated component is amplified.
+    return matrix / matrix.norm(dim=0).max()
+
+
+def spectrum_scale(height: int, width: int, decay_power: float = 1.0) -> Tensor:
+    """Per-frequency scale 1/f**decay_power of a real 2-D FFT, shape (height, width//2 + 1)."""
+    fy = torch.fft.fftfreq(height, dtype=torch.float64)[:, None]
+    fx = torch.fft.rfftfreq(width, dtype=torch.float64)[None, :]
+    freqs = torch.sqrt(fx * fx + fy * fy)
+    # The DC term would divide by zero: clamp to the lowest non-zero frequency instead.
+    floor = 1.0 / max(height, width)
+    return (1.0 / freqs.clamp(min=floor) ** decay_power).to(torch.float32)
+
+
+class FourierImage(nn.Module):
+    """A batch of images in [0, 1], one row of spectrum coefficients per image.
+
+    Each image's initial coefficients come from its own generator, so an image depends only
+    on its own seed, not on its batch neighbours or the device.
+    """
+
+    scale: Tensor
+    color: Tensor
+
+    def __init__(
+        self,
+        generators: Sequence[torch.Generator],
+        size: int,
+        *,
+        sd: float = DEFAULT_SD,
+        decay_power: float = 1.0,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        super().__init__()
+        self.size = size
+        freq_shape = (3, size, size // 2 + 1, 2)  # last axis: real and imaginary parts
+        init = torch.stack([torch.randn(freq_shape, generator=g) * sd for g in generators])
+        self.spectrum = nn.Parameter(init.to(device))
+        scale = spectrum_scale(size, size, decay_power)[None, None, :, :, None]
+        self.register_buffer("scale", scale.to(device), persistent=False)
+        self.register_buffer("color", _color_matrix().to(device), persistent=False)
+
+    def forward(self) -> Tensor:
+        spectrum = torch.view_as_complex(self.spectrum * self.scale)
+        decorrelated = torch.fft.irfftn(spectrum, s=(self.size, self.size), norm="ortho")
+        decorrelated = decorrelated / SPECTRUM_DIVISOR
+        # Mix the three decorrelated components into RGB at every pixel: out_c = sum_k M_ck x_k.
+        rgb = torch.einsum("ck,bkhw->bchw", self.color, decorrelated)
+        return torch.sigmoid(rgb)

@@ -1,0 +1,455 @@
+"""Render jobs: create them, run them, reap stale ones. Admin, commands, pages and tasks call these."""
+
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from neurons.models import Layer, NetworkModel, Technique, Unit
+from rendering.engine import render_layer, render_units
+from rendering.engine.zoo import LoadedModel, Preprocessing, WeightsSpec, get_entry, load_model
+from rendering.models import Render, RenderJob
+from rendering.params import LAYER_TECHNIQUES, UNIT_TECHNIQUES, params_hash, render_params
+from rendering.storage import load_image, png_bytes, store_content, store_render
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+
+
+class RenderRefused(Exception):
+    """A render request that cannot be taken as asked; the message says why."""
+
+
+class RateLimited(RenderRefused):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many render requests; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+def _noop(_fraction: float, _message: str) -> None:
+    pass
+
+
+# --- the model a worker renders with ------------------------------------------------------
+
+# One loaded model per worker process and model version: loading and hashing weights is slow,
+# and a GPU worker renders many batches of the same model in a row.
+_loaded: dict[int, LoadedModel] = {}
+
+
+def render_device() -> torch.device:
+    wanted = settings.RENDER_DEVICE
+    if wanted == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(wanted)
+
+
+def network_module(network: NetworkModel) -> LoadedModel:
+    """The model version's module, with the exact weights its sha256 names, in eval mode."""
+    if network.pk not in _loaded:
+        weights = WeightsSpec(
+            source=network.weights_source,
+            seed=int(network.weights_detail) if network.weights_source == "random" else 0,
+            path=network.weights_detail if network.weights_source == "file" else "",
+        )
+        loaded = load_model(get_entry(network.registry_key), weights)
+        if loaded.sha256 != network.weights_sha256:
+            raise RenderRefused(
+                f"the weights loaded for {network} hash to {loaded.sha256[:12]}, not "
+                f"{network.version}: its weights source changed; import it again as a new version"
+            )
+        _loaded.clear()  # keep one model per process: GPU memory is the limit
+        loaded.module.to(render_device())
+        _loaded[network.pk] = loaded
+    return _loaded[network.pk]
+
+
+# --- creating jobs ------------------------------------------------------------------------
+
+
+def _technique(slug: str) -> Technique:
+    technique = Technique.objects.filter(slug=slug).first()
+    if technique is None:
+        known = ", ".join(Technique.objects.values_list("slug", flat=True))
+        raise RenderRefused(f"unknown technique {slug!r}; known: {known}")
+    return technique
+
+
+def _variants(technique: str, params: dict[str, Any]) -> int:
+    return int(params["diversity"]) if technique == "diversity" else 1
+
+
+def _rendered_units(layer: Layer, technique: Technique, phash: str) -> set[int]:
+    return set(
+        Render.objects.filter(
+            layer=layer, technique=technique, params_hash=phash, unit__isnull=False, variant=0
+        ).values_list("unit__index", flat=True)
+    )
+
+
+def render_jobs_create(
+    *,
+    layer: Layer,
+    technique: str,
+    params: dict[str, Any] | None = None,
+    units: Sequence[int] | None = None,
+    units_per_job: int | None = None,
+    enqueue: bool = True,
+) -> list[RenderJob]:
+    """Jobs that render what is missing of `units` (default: all) of `layer`.
+
+    Units already rendered with these parameters are skipped; a chunk that an active job already
+    covers is not queued twice. Rows are written first and enqueued when the transaction commits.
+    """
+    try:
+        full = render_params(technique, params)
+    except ValueError as error:
+        raise RenderRefused(str(error)) from None
+    found = _technique(technique)
+    phash = params_hash(full)
+    if technique in LAYER_TECHNIQUES:
+        spans = [(0, 0)]
+    else:
+        wanted = sorted(set(range(layer.num_units) if units is None else units))
+        if any(not 0 <= i < layer.num_units for i in wanted):
+            raise RenderRefused(f"{layer} has units 0–{layer.num_units - 1}")
+        missing = [i for i in wanted if i not in _rendered_units(layer, found, phash)]
+        size = units_per_job or settings.RENDER_UNITS_PER_JOB
+        spans = _spans(missing, size)
+    jobs = []
+    for start, stop in spans:
+        job = _job_for_span(layer, found, full, phash, start, stop)
+        if job is not None:
+            jobs.append(job)
+    if enqueue:
+        fresh = [job.pk for job in jobs if job.attempts == 0 and job.status == "queued"]
+        for pk in fresh:
+            transaction.on_commit(partial(_send, pk))
+    return jobs
+
+
+def _spans(indices: list[int], size: int) -> list[tuple[int, int]]:
+    """Contiguous runs of `indices`, cut into pieces of at most `size` units."""
+    spans: list[tuple[int, int]] = []
+    for index in indices:
+        if spans and spans[-1][1] == index and spans[-1][1] - spans[-1][0] < size:
+            spans[-1] = (spans[-1][0], index + 1)
+        else:
+            spans.append((index, index + 1))
+    return spans
+
+
+def _job_for_span(
+    layer: Layer, technique: Technique, params: dict[str, Any], phash: str, start: int, stop: int
+) -> RenderJob | None:
+    active = RenderJob.objects.filter(
+        layer=layer, technique=technique, params_hash=phash, status__in=RenderJob.ACTIVE
+    )
+    if stop and active.filter(unit_start__lte=start, unit_stop__gte=stop).exists():
+        return None  # an active job already renders all of these
+    try:
+        with transaction.atomic():
+            return RenderJob.objects.create(
+                layer=layer,
+                technique=technique,
+                params=params,
+                params_hash=phash,
+                unit_start=start,
+                unit_stop=stop,
+                task_id=str(uuid.uuid4()),
+            )
+    except IntegrityError:  # the same span is queued or running already
+        return None
+
+
+def _send(job_id: int) -> None:
+    from rendering.tasks import render_job_task
+
+    job = RenderJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return
+    try:
+        render_job_task.apply_async(args=[job_id], task_id=job.task_id, queue="gpu")
+    except Exception as error:  # broker down: the row says so and the reaper or admin retries
+        RenderJob.objects.filter(pk=job_id).update(error=f"could not enqueue: {error}")
+
+
+def render_now(*, unit: Unit, technique: str = "channel", client: str) -> RenderJob | None:
+    """A visitor asks for a unit's render: dedupe against active jobs, then rate-limit."""
+    params = render_params(technique, {"steps": settings.RENDER_NOW_STEPS})
+    phash = params_hash(params)
+    layer = unit.layer
+    active = RenderJob.objects.filter(
+        layer=layer,
+        technique__slug=technique,
+        params_hash=phash,
+        status__in=RenderJob.ACTIVE,
+        unit_start__lte=unit.index,
+        unit_stop__gt=unit.index,
+    ).first()
+    if active is not None:
+        return active
+    key = f"render-now:{client}"
+    window = 60
+    cache.add(key, 0, timeout=window)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+        count = 1
+    if count > settings.RENDER_NOW_PER_MINUTE:
+        raise RateLimited(retry_after=window)
+    jobs = render_jobs_create(
+        layer=layer, technique=technique, params=params, units=[unit.index], units_per_job=1
+    )
+    return jobs[0] if jobs else None
+
+
+def render_job_retry(*, job: RenderJob) -> RenderJob:
+    if job.status in RenderJob.ACTIVE and job.status != RenderJob.Status.QUEUED:
+        raise RenderRefused(f"{job} is running")
+    if job.status == RenderJob.Status.SUCCEEDED:
+        raise RenderRefused(f"{job} already succeeded")
+    job.status = RenderJob.Status.QUEUED
+    job.error = ""
+    job.task_id = str(uuid.uuid4())
+    try:
+        job.save(update_fields=["status", "error", "task_id"])
+    except IntegrityError:
+        raise RenderRefused(f"another active job renders the same units as {job}") from None
+    transaction.on_commit(lambda: _send(job.pk))
+    return job
+
+
+# --- running a job ------------------------------------------------------------------------
+
+
+@dataclass
+class _Heartbeat:
+    """Progress and heartbeat written to the job row at most every `every` seconds."""
+
+    job: RenderJob
+    report: Progress
+    done_before: int = 0  # units of the job finished before the current batch
+    batch: int = 1  # units in the current batch
+    every: float = 2.0
+    last: float = 0.0
+
+    def __call__(self, step: int, steps: int) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every and step < steps:
+            return
+        self.last = now
+        total = max(self.job.unit_count, 1)
+        fraction = min((self.done_before + step / max(steps, 1) * self.batch) / total, 1.0)
+        RenderJob.objects.filter(pk=self.job.pk).update(progress=fraction, heartbeat=timezone.now())
+        self.report(fraction, f"step {step}/{steps}")
+
+
+def render_job_run(*, job_id: int, progress: Progress = _noop) -> RenderJob | None:
+    """Claim a queued job and render what it still lacks. None when another worker has it.
+
+    Each engine batch is stored (files first, then rows in one transaction) before the next
+    starts, so a job that dies half-way keeps its finished batches, and a rerun renders only
+    what is missing. Failures go back to the queue until `RENDER_MAX_ATTEMPTS`, then stay failed.
+    """
+    now = timezone.now()
+    claimed = RenderJob.objects.filter(pk=job_id, status=RenderJob.Status.QUEUED).update(
+        status=RenderJob.Status.RUNNING, started=now, heartbeat=now, attempts=F("attempts") + 1
+    )
+    if claimed != 1:
+        return None
+    job = RenderJob.objects.select_related("layer__model", "technique").get(pk=job_id)
+    try:
+        if job.technique.slug in UNIT_TECHNIQUES:
+            _run_units(job, progress)
+        else:
+            _run_layer(job, progress)
+    except Exception as error:
+        logger.exception("render job %s failed", job.pk)
+        retry = job.attempts < settings.RENDER_MAX_ATTEMPTS and not isinstance(error, RenderRefused)
+        job.status = RenderJob.Status.QUEUED if retry else RenderJob.Status.FAILED
+        job.error = traceback.format_exc()[-4000:]
+        job.log += f"[{timezone.now():%H:%M:%S}] attempt {job.attempts} failed: {error}\n"
+        job.finished = None if retry else timezone.now()
+        job.save(update_fields=["status", "error", "log", "finished"])
+        return job
+    job.status = RenderJob.Status.SUCCEEDED
+    job.progress = 1.0
+    job.error = ""
+    job.finished = timezone.now()
+    job.save(update_fields=["status", "progress", "error", "finished", "log"])
+    return job
+
+
+def _engine_kwargs(params: dict[str, Any], preprocessing: Preprocessing) -> dict[str, Any]:
+    return {
+        "size": params["size"],
+        "steps": params["steps"],
+        "seed": params["seed"],
+        "lr": params["lr"],
+        "transforms": params["transforms"],
+        "preprocess": preprocessing,
+        "device": render_device(),
+        "compile": settings.RENDER_COMPILE,
+        "dtype": torch.bfloat16 if settings.RENDER_BF16 else torch.float32,
+    }
+
+
+def _run_units(job: RenderJob, progress: Progress) -> None:
+    layer = job.layer
+    loaded = network_module(layer.model)
+    params = job.params
+    done = _rendered_units(layer, job.technique, job.params_hash)
+    todo = [i for i in range(job.unit_start, job.unit_stop) if i not in done]
+    units = {u.index: u for u in layer.units.filter(index__in=todo)}
+    variants = _variants(job.technique.slug, params)
+    batch = max(1, settings.RENDER_BATCH_SIZE // variants)
+    beat = _Heartbeat(job, progress)
+    job.log += f"[{timezone.now():%H:%M:%S}] attempt {job.attempts}: {len(todo)} units to render\n"
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        beat.batch = len(chunk)
+        beat.done_before = job.unit_count - len(todo) + start
+        extra = {}
+        if job.technique.slug == "diversity":
+            extra = {
+                "diversity": params["diversity"],
+                "diversity_weight": params["diversity_weight"],
+            }
+        result = render_units(
+            loaded.module,
+            layer.module_path,
+            chunk,
+            technique=job.technique.slug,  # type: ignore[arg-type]
+            progress=beat,
+            **_engine_kwargs(params, loaded.entry.preprocessing),
+            **extra,
+        )
+        rows = []
+        for position, image in enumerate(result.images):
+            index = chunk[position // variants]
+            name, sha, thumb = store_render(image)
+            rows.append(
+                Render(
+                    unit=units[index],
+                    layer=layer,
+                    technique=job.technique,
+                    params=params,
+                    params_hash=job.params_hash,
+                    variant=position % variants,
+                    image=name,
+                    thumbnail=thumb,
+                    image_sha256=sha,
+                    objective=result.objective[position],
+                    metrics=_json_safe(result.metrics),
+                )
+            )
+        with transaction.atomic():
+            Render.objects.bulk_create(rows, ignore_conflicts=True)
+        fraction = (job.unit_count - len(todo) + start + len(chunk)) / job.unit_count
+        RenderJob.objects.filter(pk=job.pk).update(progress=fraction, heartbeat=timezone.now())
+        progress(fraction, f"{start + len(chunk)}/{len(todo)} units rendered")
+
+
+def _run_layer(job: RenderJob, progress: Progress) -> None:
+    layer = job.layer
+    loaded = network_module(layer.model)
+    params = job.params
+    if Render.objects.filter(
+        layer=layer, unit__isnull=True, technique=job.technique, params_hash=job.params_hash
+    ).exists():
+        return
+    extra: dict[str, Any] = {}
+    if job.technique.slug == "caricature":
+        extra = {
+            "image": load_image(_input_name(params["image_sha256"])),
+            "caricature_power": params["power"],
+        }
+    beat = _Heartbeat(job, progress)
+    result = render_layer(
+        loaded.module,
+        layer.module_path,
+        technique=job.technique.slug,  # type: ignore[arg-type]
+        progress=lambda step, steps: beat(step, steps),
+        **_engine_kwargs(params, loaded.entry.preprocessing),
+        **extra,
+    )
+    name, sha, thumb = store_render(result.images[0])
+    with transaction.atomic():
+        Render.objects.bulk_create(
+            [
+                Render(
+                    layer=layer,
+                    technique=job.technique,
+                    params=params,
+                    params_hash=job.params_hash,
+                    image=name,
+                    thumbnail=thumb,
+                    image_sha256=sha,
+                    objective=result.objective[0],
+                    metrics=_json_safe(result.metrics),
+                )
+            ],
+            ignore_conflicts=True,
+        )
+    progress(1.0, "layer rendered")
+
+
+def _input_name(sha: str) -> str:
+    return f"inputs/{sha[:2]}/{sha}.png"
+
+
+def caricature_input_store(image: np.ndarray) -> str:
+    """Keep a caricature's input image (content-addressed); returns its sha256 for the params."""
+    name, sha = store_content(png_bytes(image), folder="inputs")
+    assert name == _input_name(sha)
+    return sha
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+# --- the reaper -----------------------------------------------------------------------------
+
+
+def render_jobs_reap(*, stale_after: timedelta | None = None) -> list[int]:
+    """Requeue running jobs whose heartbeat went stale (their worker died); returns their ids."""
+    limit = timezone.now() - (stale_after or timedelta(seconds=settings.RENDER_STALE_AFTER_S))
+    stale = RenderJob.objects.filter(
+        Q(heartbeat__lt=limit) | Q(heartbeat__isnull=True), status=RenderJob.Status.RUNNING
+    )
+    requeued = []
+    for job in stale:
+        give_up = job.attempts >= settings.RENDER_MAX_ATTEMPTS
+        status = RenderJob.Status.FAILED if give_up else RenderJob.Status.QUEUED
+        changed = RenderJob.objects.filter(pk=job.pk, status=RenderJob.Status.RUNNING).update(
+            status=status,
+            task_id=str(uuid.uuid4()),
+            error=f"worker stopped sending heartbeats (last {job.heartbeat})",
+        )
+        if changed and not give_up:
+            requeued.append(job.pk)
+            transaction.on_commit(partial(_send, job.pk))
+    return requeued
