@@ -22,7 +22,7 @@ demo: install
 	$(PY) manage.py demo_setup
 	@echo "Starting a Celery worker and the site at http://127.0.0.1:8000 (Ctrl-C stops both)"
 	$(VENV)/bin/celery -A microscope_site worker -Q default,gpu --concurrency 1 --loglevel INFO \
-	  --logfile var/worker.log & worker=$$!; \
+	  --beat --schedule var/celerybeat-schedule --logfile var/worker.log & worker=$$!; \
 	  trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
 	  $(PY) manage.py runserver 127.0.0.1:8000
 
@@ -39,8 +39,9 @@ lint: install
 pytest-postgres: install
 	$(TEST_ENV) DATABASE_URL=$(PG_TEST_URL) CELERY_BROKER_URL=$(REDIS_TEST_URL) $(PY) -m pytest -q
 
+# The engine's tests (tests/engine) touch no database, so they run once, on the PostgreSQL pass.
 pytest-sqlite: install
-	$(TEST_ENV) $(PY) -m pytest -q
+	$(TEST_ENV) $(PY) -m pytest -q --ignore=tests/engine
 
 test: lint pytest-postgres pytest-sqlite
 
