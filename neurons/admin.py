@@ -58,7 +58,15 @@ class NetworkModelAdmin(admin.ModelAdmin):
     list_filter = ["slug", "weights_source", "status"]
     readonly_fields = ["slug", "version", "registry_key", "weights_sha256", "weights_source"]
     search_fields = ["slug", "display_name", "version"]
-    actions = ["render_models"]
+    actions = ["render_models", "compute_connections"]
+
+    @admin.action(description="Compute connections between the layers of the selected models")
+    def compute_connections(self, request: HttpRequest, queryset: QuerySet[NetworkModel]) -> None:
+        from rendering.connections import connection_jobs_create
+
+        with transaction.atomic():
+            jobs = [job for model in queryset for job in connection_jobs_create(model=model)]
+        self.message_user(request, f"Queued {len(jobs)} connection jobs.", messages.SUCCESS)
 
     @admin.action(description="Render every layer of the selected models")
     def render_models(

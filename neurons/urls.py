@@ -34,6 +34,12 @@ urlpatterns = [
     path("<modelref:model>/", views.model_detail, name="model"),
     path("<modelref:model>/<layername:layer>/", views.layer_detail, name="layer"),
     path("<modelref:model>/<layername:layer>/<int:index>/", views.unit_detail, name="unit"),
+    path("<modelref:model>/<layername:layer>/weights/", views.layer_weights, name="layer-weights"),
+    path(
+        "<modelref:model>/<layername:layer>/weights.png",
+        views.layer_weights_png,
+        name="layer-weights-png",
+    ),
     path(
         "<modelref:model>/<layername:layer>/<int:index>/render/",
         views.unit_render_now,

@@ -1,10 +1,12 @@
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from neurons import selectors
 from rendering import selectors as render_selectors
+from rendering.connections import matrix_png
+from rendering.models import LayerConnection
 from rendering.services import RateLimited, RenderRefused, render_now
 
 UNITS_PER_PAGE = 200
@@ -53,6 +55,7 @@ def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> Htt
         "neighbours": selectors.unit_neighbours(unit),
         "renders": render_selectors.unit_renders(unit),
         "active_job": render_selectors.unit_active_job(unit),
+        "connections": render_selectors.unit_connections(unit),
     }
     return render(request, "neurons/unit_detail.html", context)
 
@@ -85,3 +88,28 @@ def unit_render_status(request: HttpRequest, model: str, layer: str, index: int)
             "job": None if job is None else {"status": job.status, "progress": job.progress},
         }
     )
+
+
+def _incoming(model: str, layer: str) -> tuple[object, LayerConnection]:
+    network = selectors.model_get(model)
+    target = selectors.layer_get(network, layer)
+    pair = LayerConnection.objects.filter(target=target).select_related("source").first()
+    if pair is None:
+        raise Http404(f"no weights into {target} have been computed yet")
+    return network, pair
+
+
+def layer_weights(request: HttpRequest, model: str, layer: str) -> HttpResponse:
+    """The weight matrix from the previous visualized layer into this one."""
+    network, pair = _incoming(model, layer)
+    sort = "strength" if request.GET.get("sort") == "strength" else "index"
+    context = {"network": network, "pair": pair, "model_ref": model, "sort": sort}
+    return render(request, "neurons/layer_weights.html", context)
+
+
+def layer_weights_png(request: HttpRequest, model: str, layer: str) -> HttpResponse:
+    _, pair = _incoming(model, layer)
+    sort = "strength" if request.GET.get("sort") == "strength" else "index"
+    response = HttpResponse(matrix_png(pair, sort=sort), content_type="image/png")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

@@ -93,3 +93,47 @@ class RenderJob(models.Model):
     @property
     def unit_count(self) -> int:
         return self.unit_stop - self.unit_start
+
+
+class LayerConnection(models.Model):
+    """The weights between two visualized layers: direct, or expanded through linear steps."""
+
+    source = models.ForeignKey(Layer, on_delete=models.CASCADE, related_name="outgoing")
+    target = models.ForeignKey(Layer, on_delete=models.CASCADE, related_name="incoming")
+    method = models.CharField(max_length=16, help_text="direct or expanded")
+    kernel_size = models.PositiveSmallIntegerField()
+    matrix = models.FileField(max_length=255, help_text=".npy float16 (target units, source units)")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "target"], name="layerconnection_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} → {self.target.name} ({self.method})"
+
+
+class Connection(models.Model):
+    """A unit's strongest connections in one direction, ranked: what its page shows."""
+
+    class Direction(models.TextChoices):
+        IN = "in", "inputs"
+        OUT = "out", "outputs"
+
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="connections")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    pair = models.ForeignKey(LayerConnection, on_delete=models.CASCADE, related_name="units")
+    other_indices = models.JSONField(help_text="unit indices in the other layer, strongest first")
+    strengths = models.JSONField(help_text="signed L2 norm of each kernel")
+    kernels = models.BinaryField(help_text="float16 (top, k, k), same order")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["unit", "direction", "pair"], name="connection_unit_direction_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} of {self.unit}"

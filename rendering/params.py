@@ -7,12 +7,15 @@ from typing import Any
 
 UNIT_TECHNIQUES = ("channel", "neuron", "negative", "diversity")
 LAYER_TECHNIQUES = ("deepdream", "caricature")
+# Computed, not optimized: its job targets the later layer and names the earlier one.
+WEIGHT_TECHNIQUES = ("connections",)
 
 COMMON: dict[str, Any] = {"size": 224, "steps": 512, "seed": 0, "lr": 0.05, "transforms": True}
 EXTRA: dict[str, dict[str, Any]] = {
     "diversity": {"diversity": 4, "diversity_weight": 100.0},
     "caricature": {"image_sha256": "", "power": 1.0},
 }
+WEIGHT_PARAMS: dict[str, Any] = {"source": "", "top": 50}
 _LIMITS: dict[str, tuple[float, float]] = {
     "size": (16, 1024),
     "steps": (1, 20000),
@@ -21,6 +24,7 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "diversity": (2, 64),
     "diversity_weight": (0.0, 1e6),
     "power": (0.0, 10.0),
+    "top": (1, 1000),
 }
 
 
@@ -30,10 +34,13 @@ class ParamsError(ValueError):
 
 def render_params(technique: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The full, validated parameter set of a render: defaults with `overrides` applied."""
-    if technique not in (*UNIT_TECHNIQUES, *LAYER_TECHNIQUES):
-        known = ", ".join((*UNIT_TECHNIQUES, *LAYER_TECHNIQUES))
-        raise ParamsError(f"unknown technique {technique!r}; known techniques: {known}")
-    params = {**COMMON, **EXTRA.get(technique, {})}
+    every = (*UNIT_TECHNIQUES, *LAYER_TECHNIQUES, *WEIGHT_TECHNIQUES)
+    if technique not in every:
+        raise ParamsError(f"unknown technique {technique!r}; known techniques: {', '.join(every)}")
+    if technique in WEIGHT_TECHNIQUES:
+        params = dict(WEIGHT_PARAMS)
+    else:
+        params = {**COMMON, **EXTRA.get(technique, {})}
     for key, value in (overrides or {}).items():
         if key not in params:
             raise ParamsError(f"{technique} takes no parameter {key!r}; it takes {sorted(params)}")
@@ -56,6 +63,8 @@ def render_params(technique: str, overrides: Mapping[str, Any] | None = None) ->
         low, high = _LIMITS.get(key, (None, None))
         if low is not None and not low <= params[key] <= high:
             raise ParamsError(f"{key}={value!r} is outside [{low}, {high}]")
+    if technique in WEIGHT_TECHNIQUES and not params["source"]:
+        raise ParamsError("connections need the name of the source layer (source)")
     if technique == "caricature" and len(params["image_sha256"]) != 64:
         raise ParamsError("caricature needs the sha256 of its input image (image_sha256)")
     return params

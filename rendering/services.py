@@ -22,7 +22,7 @@ from neurons.models import Layer, NetworkModel, Technique, Unit
 from rendering.engine import render_layer, render_units
 from rendering.engine.zoo import LoadedModel, Preprocessing, WeightsSpec, get_entry, load_model
 from rendering.models import Render, RenderJob
-from rendering.params import LAYER_TECHNIQUES, UNIT_TECHNIQUES, params_hash, render_params
+from rendering.params import UNIT_TECHNIQUES, WEIGHT_TECHNIQUES, params_hash, render_params
 from rendering.storage import load_image, png_bytes, store_content, store_render
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def render_jobs_create(
         raise RenderRefused(str(error)) from None
     found = _technique(technique)
     phash = params_hash(full)
-    if technique in LAYER_TECHNIQUES:
+    if technique not in UNIT_TECHNIQUES:
         spans = [(0, 0)]
     else:
         wanted = sorted(set(range(layer.num_units) if units is None else units))
@@ -277,6 +277,10 @@ def render_job_run(*, job_id: int, progress: Progress = _noop) -> RenderJob | No
     try:
         if job.technique.slug in UNIT_TECHNIQUES:
             _run_units(job, progress)
+        elif job.technique.slug in WEIGHT_TECHNIQUES:
+            from rendering.connections import connections_compute
+
+            connections_compute(job=job, loaded=network_module(job.layer.model), progress=progress)
         else:
             _run_layer(job, progress)
     except Exception as error:

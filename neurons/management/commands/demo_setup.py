@@ -7,7 +7,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 class Command(BaseCommand):
     help = (
         "Prepare the demo: import InceptionV1 (pretrained if it can be downloaded, else random "
-        "init) and render one whole layer here, with a progress bar. Safe to run again."
+        "init), render one whole layer and compute the connections between layers, here, with "
+        "progress bars. Safe to run again."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -38,3 +39,5 @@ class Command(BaseCommand):
             size=options["size"],
             here=True,
         )
+        self.stdout.write("Computing the connections between consecutive layers (top 20 each way)")
+        call_command("connections", "inceptionv1", top=20, here=True)

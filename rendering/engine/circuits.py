@@ -1,0 +1,422 @@
+"""Connections between two layers: the expanded weights of the Circuits thread.
+
+Voss, Cammarata, ..., Olah, "Visualizing Weights" (Distill 2021, in the Circuits thread,
+https://distill.pub/2020/circuits/visualizing-weights/) read a network's weights between two
+visualized layers A (earlier) and B (later). Where one convolution joins them, its weights are
+the connection ("direct weights"). Otherwise they linearize what lies between and report the
+linear map from A's units to B's pre-activation ("expanded weights"). We linearize as they
+do, and a little further, so that the map is exact:
+
+- every ReLU is the identity (`F.relu`, `torch.relu`, `Tensor.relu`, in-place variants, and
+  `clamp(min=0)`, which is how lucent's RedirectedReLU computes its forward), B's own ReLU
+  included, so B's output is its pre-activation;
+- max-pooling is average pooling over the same window, and -inf padding (lucent pads before
+  its pools) is zero padding;
+- local response normalization is the identity;
+- batch normalization runs in eval mode, where it is affine.
+
+Kernel convention: `kernels[b, a, i, j]` is the derivative of B channel b's pre-activation at
+the centre of its map with respect to A channel a at the A position (i, j) of the kernel's box,
+the bounding box of everything the centre unit sees (in A's coordinates, like a convolution
+weight and like Lucid's gradient-based `get_expanded_weights`). For one convolution between A
+and B this is exactly its weight tensor, no flip. Across a stride-s layer (a pool of stride 2)
+the box is in A's finer grid, so nothing is subsampled away.
+
+How it is computed: one batched forward per chunk, not one gradient per B unit. A hook on A
+replaces its output with a small map holding one impulse per image (channel a, or a random
+mix of channels when checking), at s x s phases around the centre, plus an all-zero image
+whose response (the biases) is subtracted; a hook on B captures its output and stops the
+forward. Translation equivariance turns the response of B's units to an impulse at a fixed A
+position into the response of B's centre unit to impulses at all A positions. The map is the
+smallest on which the kernels of a random mix of A channels equal those on a larger reference
+map that no longer changes as it grows, so zero padding at its border truncates no path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
+
+from rendering.engine.truncation import frozen_eval, resolve_layer
+
+__all__ = ["Connections", "expanded_weights", "top_connections"]
+
+SUPPORT_TOLERANCE = 1e-5  # relative to the largest response: below it a position is unreached
+MATCH_TOLERANCE = 1e-4  # relative: two kernels computed on different maps agree
+CHUNK_ELEMENTS = 1 << 25  # injected values per forward; bounds memory on big layers
+MAX_GROWTH = 8  # times the map may grow before we give up on finding the kernel's support
+
+
+@dataclass
+class Connections:
+    source: str  # A's module path
+    target: str  # B's module path
+    kernels: np.ndarray  # float32 (C_B, C_A, kh, kw): B channel b's kernel over A channel a
+    strength: np.ndarray  # float32 (C_B, C_A): kernel L2 norm, signed by the sign of its sum
+    method: str  # "direct" (one convolution joins A and B, kernels are its weights) or "expanded"
+
+
+class _StopForward(BaseException):
+    """Ends the forward once B has run; a BaseException so no `except Exception` swallows it."""
+
+
+_RELUS: frozenset[Callable[..., Any]] = frozenset(
+    {F.relu, F.relu_, torch.relu, torch.relu_, Tensor.relu, Tensor.relu_}
+)
+_CLAMPS: frozenset[Callable[..., Any]] = frozenset(
+    {torch.clamp, torch.clamp_min, Tensor.clamp, Tensor.clamp_min}
+)
+_MAX_POOLS: frozenset[Callable[..., Any]] = frozenset(
+    {F.max_pool2d, torch.max_pool2d, F._max_pool2d}  # type: ignore[attr-defined]
+)
+_CONVS: frozenset[Callable[..., Any]] = frozenset({F.conv2d, torch.conv2d})
+
+
+def _is_relu_clamp(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    lower = kwargs.get("min", args[1] if len(args) > 1 else None)
+    upper = kwargs.get("max", args[2] if len(args) > 2 else None)
+    return isinstance(lower, int | float) and lower == 0 and upper is None
+
+
+def _avg_pool_like_max(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor:
+    if dilation not in (1, (1, 1)):
+        raise ValueError("connections through dilated max-pooling are not supported")
+    if return_indices:
+        raise ValueError("connections through max-pooling that returns indices are unsupported")
+    return F.avg_pool2d(input, kernel_size, stride or kernel_size, padding, ceil_mode, True)
+
+
+class _Linearized(TorchFunctionMode):
+    """The linearization of the module docstring; records convolutions run while `between`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.between = False
+        self.conv_weights: list[Tensor] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = dict(kwargs or {})
+        if func in _RELUS or (func in _CLAMPS and _is_relu_clamp(args, kwargs)):
+            return args[0] if args else kwargs["input"]
+        if func is F.local_response_norm:
+            return args[0] if args else kwargs["input"]
+        if func in _MAX_POOLS or getattr(func, "__name__", "") == "max_pool2d_with_indices":
+            return _avg_pool_like_max(*args, **kwargs)
+        if func is F.pad and (
+            kwargs.get("value") == -math.inf or (len(args) > 3 and args[3] == -math.inf)
+        ):
+            args = tuple(args[:3])
+            kwargs["value"] = 0.0
+        if func in _CONVS and self.between:
+            self.conv_weights.append(args[1] if len(args) > 1 else kwargs["weight"])
+        return func(*args, **kwargs)
+
+
+@dataclass
+class _Run:
+    """What one hooked forward saw."""
+
+    source_shape: tuple[int, ...] = ()
+    target_output: Tensor | None = None
+    conv_weights: list[Tensor] = field(default_factory=list)
+
+
+@contextmanager
+def _hooked(
+    model: nn.Module, source: str, target: str, inject: Tensor | None
+) -> Iterator[tuple[_Run, _Linearized]]:
+    """Hooks on A (optionally replacing its output) and B, and the linearizing mode."""
+    run = _Run()
+    mode = _Linearized()
+
+    def on_source(_module: nn.Module, _inputs: object, output: object) -> Tensor | None:
+        if run.source_shape:  # a module called twice: A is its first call
+            return None
+        if not isinstance(output, Tensor) or output.dim() != 4:
+            raise ValueError(f"connections need spatial layers; {source!r} is not (N, C, H, W)")
+        run.source_shape = tuple(output.shape)
+        mode.between = True
+        return None if inject is None else inject.to(output.dtype)
+
+    def on_target(_module: nn.Module, _inputs: object, output: object) -> None:
+        if not run.source_shape:
+            raise ValueError(
+                f"source {source!r} must run before target {target!r}; pass the earlier "
+                "layer as source"
+            )
+        if not isinstance(output, Tensor) or output.dim() != 4:
+            raise ValueError(f"connections need spatial layers; {target!r} is not (N, C, H, W)")
+        run.target_output = output
+        run.conv_weights = list(mode.conv_weights)
+        raise _StopForward
+
+    handles = [
+        model.get_submodule(source).register_forward_hook(on_source),
+        model.get_submodule(target).register_forward_hook(on_target),
+    ]
+    try:
+        with mode:
+            yield run, mode
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _forward(
+    model: nn.Module, source: str, target: str, image: Tensor, inject: Tensor | None
+) -> _Run:
+    with _hooked(model, source, target, inject) as (run, _mode):
+        try:
+            model(image)
+        except _StopForward:
+            pass
+        except RuntimeError as error:
+            if inject is None or not run.source_shape:
+                raise
+            raise ValueError(
+                f"the path from {source!r} to {target!r} combines {source!r}'s output with "
+                "something computed before it (a skip connection?), so its output cannot be "
+                f"replaced by a batch of impulses: {error}"
+            ) from error
+    if run.target_output is None:
+        missing = target if run.source_shape else source
+        raise ValueError(f"layer {missing!r} is never called in the model's forward")
+    if inject is not None and run.target_output.shape[0] != inject.shape[0]:
+        raise ValueError(f"target {target!r} does not depend on source {source!r}")
+    return run
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    channels: int  # C_A
+    stride: tuple[int, int]  # A pixels per B pixel, rows and columns
+
+    @property
+    def phases(self) -> list[tuple[int, int]]:
+        return [(dy, dx) for dy in range(self.stride[0]) for dx in range(self.stride[1])]
+
+
+def _impulses(vectors: Tensor, geometry: _Geometry, size: tuple[int, int]) -> Tensor:
+    """Image (j, phase) holds vectors[j] at the centre + phase; one zero image last."""
+    phases = geometry.phases
+    count = vectors.shape[0] * len(phases)
+    images = vectors.new_zeros(count + 1, geometry.channels, *size)
+    cy, cx = size[0] // 2, size[1] // 2
+    for p, (dy, dx) in enumerate(phases):
+        images[p : count : len(phases), :, cy + dy, cx + dx] = vectors
+    return images
+
+
+def _centre_gradient(responses: Tensor, geometry: _Geometry, size: tuple[int, int]) -> Tensor:
+    """From responses (J, P, C_B, h, w) of B to impulses at A position c + phase, the gradient
+    of B's centre unit over A positions: (J, C_B, H, W), NaN where no impulse tells it.
+
+    Equivariance: B[q* + t] sees A[p] as B[q*] sees A[p - s t], so with p = c + phase,
+    d B[q*] / d A[c + phase - s t] = d B[q* + t] / d A[c + phase].
+    """
+    jobs, _, c_b, h, w = responses.shape
+    canvas = responses.new_full((jobs, c_b, *size), math.nan)
+    (sy, sx), (qy, qx) = geometry.stride, (h // 2, w // 2)
+    cy, cx = size[0] // 2, size[1] // 2
+    for p, (dy, dx) in enumerate(geometry.phases):
+        rows = torch.arange(h)
+        cols = torch.arange(w)
+        ys = cy + dy - sy * (rows - qy)
+        xs = cx + dx - sx * (cols - qx)
+        keep_y = (ys >= 0) & (ys < size[0])
+        keep_x = (xs >= 0) & (xs < size[1])
+        ys, rows = ys[keep_y], rows[keep_y]
+        xs, cols = xs[keep_x], cols[keep_x]
+        block = responses[:, p][:, :, rows][:, :, :, cols]
+        canvas[:, :, ys[:, None], xs[None, :]] = block
+    return canvas
+
+
+def _support(canvas: Tensor) -> tuple[slice, slice] | None:
+    """The box of A positions the centre unit sees (None if it sees nothing). On a map too
+    small for the kernel the box is cut off; `_smallest_exact_size` compares against a larger
+    map to rule that out."""
+    magnitude = canvas.abs().nan_to_num(0).amax(dim=(0, 1))
+    reached = magnitude > SUPPORT_TOLERANCE * magnitude.max()
+    rows = reached.any(dim=1).nonzero().flatten()
+    cols = reached.any(dim=0).nonzero().flatten()
+    if len(rows) == 0:
+        return None
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
+@dataclass
+class _Measured:
+    kernels: Tensor | None  # (J, C_B, kh, kw), None when the map was too small
+    conv_weights: list[Tensor]
+
+
+def _measure(
+    model: nn.Module,
+    source: str,
+    target: str,
+    image: Tensor,
+    vectors: Tensor,
+    geometry: _Geometry,
+    size: tuple[int, int],
+) -> _Measured:
+    """Kernels of B's centre unit over the mixes of A channels in `vectors`, on an A map of
+    `size`, in chunks that bound memory."""
+    per_image = geometry.channels * size[0] * size[1] * len(geometry.phases)
+    chunk = max(1, CHUNK_ELEMENTS // per_image)
+    gradients, weights = [], []
+    for start in range(0, vectors.shape[0], chunk):
+        part = vectors[start : start + chunk]
+        run = _forward(model, source, target, image, _impulses(part, geometry, size))
+        assert run.target_output is not None
+        out = run.target_output
+        responses = (out[:-1] - out[-1:]).reshape(
+            part.shape[0], len(geometry.phases), -1, *out.shape[2:]
+        )
+        gradients.append(_centre_gradient(responses, geometry, size))
+        weights = run.conv_weights
+    canvas = torch.cat(gradients)
+    box = _support(canvas)
+    kernels = None if box is None else canvas[:, :, box[0], box[1]]
+    return _Measured(kernels, weights)
+
+
+def _agree(ours: Tensor, reference: Tensor) -> bool:
+    if ours.shape != reference.shape:
+        return False
+    scale = reference.abs().max().clamp(min=1e-30)
+    return bool((ours - reference).abs().max() <= MATCH_TOLERANCE * scale)
+
+
+def _smallest_exact_size(
+    model: nn.Module,
+    source: str,
+    target: str,
+    image: Tensor,
+    geometry: _Geometry,
+    start: tuple[int, int],
+) -> tuple[int, int]:
+    """The smallest A map on which the kernels of a random mix of A channels are exact.
+
+    Exact means: equal to those on a reference map that itself no longer changes when it
+    grows by one B position on every side (so zero padding at its border cuts no path).
+    """
+    mix = _mix(geometry.channels, image.device)[None]
+    (sy, sx) = geometry.stride
+
+    def kernels(size: tuple[int, int]) -> Tensor | None:
+        return _measure(model, source, target, image, mix, geometry, size).kernels
+
+    size = start
+    reference = kernels(size)
+    for _ in range(MAX_GROWTH):
+        grown = (size[0] + 2 * sy, size[1] + 2 * sx)
+        larger = kernels(grown)
+        if reference is not None and larger is not None and _agree(reference, larger):
+            break
+        size, reference = grown, larger
+    else:
+        raise ValueError(
+            f"the connections from {source!r} to {target!r} keep changing as the map grows"
+        )
+    assert reference is not None
+    # The map must at least hold the kernel; grow from there one pixel at a time.
+    candidate = (min(reference.shape[2], size[0]), min(reference.shape[3], size[1]))
+    while candidate != size:
+        measured = kernels(candidate)
+        if measured is not None and _agree(measured, reference):
+            return candidate
+        candidate = (min(candidate[0] + 1, size[0]), min(candidate[1] + 1, size[1]))
+    return size
+
+
+def _direct(kernels: Tensor, conv_weights: list[Tensor]) -> Tensor | None:
+    """The weights of the one convolution between A and B, if they are the whole connection."""
+    if len(conv_weights) != 1:
+        return None
+    weight = conv_weights[0].detach()
+    if weight.shape != kernels.shape or not _agree(kernels, weight):
+        return None
+    return weight
+
+
+def _strength(kernels: np.ndarray) -> np.ndarray:
+    norm = np.sqrt((kernels.astype(np.float64) ** 2).sum(axis=(2, 3)))
+    sign = np.where(kernels.sum(axis=(2, 3), dtype=np.float64) < 0, -1.0, 1.0)
+    return (sign * norm).astype(np.float32)
+
+
+def expanded_weights(
+    model: nn.Module,
+    source: str,
+    target: str,
+    *,
+    input_size: int,
+    device: str | torch.device = "cpu",
+    preprocess: Callable[[Tensor], Tensor] | None = None,
+) -> Connections:
+    """Connections from layer `source` (A, earlier) to layer `target` (B, later): the linear
+    map from A's output to B's pre-activation, with the linearization of the module docstring.
+
+    `model` is left as found: eval/train flags, requires_grad, hooks. Deterministic.
+    """
+    source = resolve_layer(model, source)
+    target = resolve_layer(model, target)
+    if source == target:
+        raise ValueError(f"source and target are both {source!r}; pass two different layers")
+    image = torch.zeros(1, 3, input_size, input_size, device=device)
+    if preprocess is not None:
+        image = preprocess(image)
+    with frozen_eval(model), torch.no_grad():
+        real = _forward(model, source, target, image, None)
+        assert real.target_output is not None
+        (_, c_a, h_a, w_a), (h_b, w_b) = real.source_shape, real.target_output.shape[2:]
+        stride = (max(1, round(h_a / h_b)), max(1, round(w_a / w_b)))
+        geometry = _Geometry(c_a, stride)
+        # Start from the real map: the kernel of most layer pairs fits in it.
+        start = (max(h_a, 2 * stride[0] + 1), max(w_a, 2 * stride[1] + 1))
+        size = _smallest_exact_size(model, source, target, image, geometry, start)
+        eye = torch.eye(c_a, device=image.device)
+        measured = _measure(model, source, target, image, eye, geometry, size)
+    if measured.kernels is None:
+        raise ValueError(f"target {target!r} does not depend on source {source!r}")
+    kernels = measured.kernels.transpose(0, 1)  # (C_B, C_A, kh, kw)
+    method = "expanded"
+    direct = _direct(kernels, measured.conv_weights)
+    if direct is not None:
+        kernels, method = direct, "direct"
+    array = kernels.float().cpu().numpy().astype(np.float32, copy=True)
+    return Connections(source, target, array, _strength(array), method)
+
+
+def _mix(channels: int, device: torch.device) -> Tensor:
+    return torch.randn(channels, generator=torch.Generator().manual_seed(0)).to(device)
+
+
+def top_connections(connections: Connections, *, top: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """(incoming, outgoing): for each B channel the A channels with the strongest connections,
+    (C_B, top); for each A channel the B channels, (C_A, top). By |strength| descending, ties
+    in channel order."""
+    if top < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
+    magnitude = np.abs(connections.strength)
+    incoming = np.argsort(-magnitude, axis=1, kind="stable")[:, :top]
+    outgoing = np.argsort(-magnitude.T, axis=1, kind="stable")[:, :top]
+    return incoming, outgoing
