@@ -39,6 +39,23 @@ def layer_get(model: NetworkModel, name: str) -> Layer:
     return layer
 
 
+def layer_get_or_alias(model: NetworkModel, name: str) -> Layer:
+    """The layer, or the one an older spelling names: OpenAI Microscope's `mixed4c_0`
+    (TensorFlow tensor names) and the Circuits thread's `4c` for InceptionV1."""
+    layer = model.layers.filter(name=name).first()
+    if layer is None:
+        layer = layer_by_shorthand(model, name.removesuffix("_0"))
+    return layer
+
+
+def layer_by_shorthand(model: NetworkModel, short: str) -> Layer:
+    for candidate in (short, f"mixed{short}", f"conv2d{short}"):
+        layer = model.layers.filter(name=candidate).first()
+        if layer is not None:
+            return layer
+    raise Http404(f"{model} has no layer {short!r}")
+
+
 def unit_get(layer: Layer, index: int) -> Unit:
     unit = layer.units.filter(index=index).select_related("layer__model").first()
     if unit is None:

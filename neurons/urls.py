@@ -41,6 +41,11 @@ urlpatterns = [
         name="layer-weights-png",
     ),
     path(
+        "<modelref:model>/<layername:layer>/<int:index>/cite.json",
+        views.unit_cite_json,
+        name="unit-cite",
+    ),
+    path(
         "<modelref:model>/<layername:layer>/<int:index>/render/",
         views.unit_render_now,
         name="unit-render",

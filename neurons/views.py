@@ -1,9 +1,11 @@
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from neurons import selectors
+from neurons.citations import unit_citation
 from rendering import selectors as render_selectors
 from rendering.connections import matrix_png
 from rendering.models import LayerConnection
@@ -13,7 +15,10 @@ UNITS_PER_PAGE = 200
 
 
 def model_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "neurons/model_list.html", {"models": selectors.latest_models()})
+    """The zoo: every model's newest version with a representative feature visualization."""
+    models = selectors.latest_models()
+    cards = [(model, render_selectors.model_thumbnail(model)) for model in models]
+    return render(request, "neurons/model_list.html", {"models": models, "cards": cards})
 
 
 def model_detail(request: HttpRequest, model: str) -> HttpResponse:
@@ -29,7 +34,9 @@ def model_detail(request: HttpRequest, model: str) -> HttpResponse:
 
 def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
     network = selectors.model_get(model)
-    found = selectors.layer_get(network, layer)
+    found = selectors.layer_get_or_alias(network, layer)
+    if found.name != layer:
+        return redirect("neurons:layer", model=model, layer=found.name, permanent=True)
     page = Paginator(found.units.all(), UNITS_PER_PAGE).get_page(request.GET.get("page"))
     thumbnails = render_selectors.layer_thumbnails(found, list(page.object_list))
     cells = [(unit, thumbnails.get(unit.index)) for unit in page]
@@ -46,7 +53,10 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
 
 def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> HttpResponse:
     network = selectors.model_get(model)
-    unit = selectors.unit_get(selectors.layer_get(network, layer), index)
+    found = selectors.layer_get_or_alias(network, layer)
+    if found.name != layer:
+        return redirect("neurons:unit", model=model, layer=found.name, index=index, permanent=True)
+    unit = selectors.unit_get(found, index)
     context = {
         "network": network,
         "layer": unit.layer,
@@ -56,6 +66,11 @@ def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> Htt
         "renders": render_selectors.unit_renders(unit),
         "active_job": render_selectors.unit_active_job(unit),
         "connections": render_selectors.unit_connections(unit),
+        "cite": unit_citation(
+            unit,
+            url=request.build_absolute_uri(unit.get_versioned_url()),
+            accessed=timezone.now().date(),
+        ),
     }
     return render(request, "neurons/unit_detail.html", context)
 
@@ -113,3 +128,27 @@ def layer_weights_png(request: HttpRequest, model: str, layer: str) -> HttpRespo
     response = HttpResponse(matrix_png(pair, sort=sort), content_type="image/png")
     response["Cache-Control"] = "public, max-age=86400"
     return response
+
+
+def unit_cite_json(request: HttpRequest, model: str, layer: str, index: int) -> JsonResponse:
+    """CSL-JSON for reference managers (Zotero, Mendeley, pandoc)."""
+    network = selectors.model_get(model)
+    unit = selectors.unit_get(selectors.layer_get(network, layer), index)
+    url = request.build_absolute_uri(unit.get_versioned_url())
+    csl = unit_citation(unit, url=url, accessed=timezone.now().date())["csl"]
+    response = JsonResponse([csl], safe=False, json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="{csl["id"]}.json"'
+    return response
+
+
+def circuits_shorthand(request: HttpRequest, model: str, shorthand: str) -> HttpResponse:
+    """`/inceptionv1/4c:447` (the Circuits thread's way of naming a unit) → the unit page."""
+    network = selectors.model_get(model)
+    layer_part, _, index = shorthand.partition(":")
+    layer = selectors.layer_by_shorthand(network, layer_part)
+    if not index.isdigit():
+        raise Http404(f"{shorthand!r} is not <layer>:<index>")
+    unit = selectors.unit_get(layer, int(index))
+    return redirect(
+        "neurons:unit", model=model, layer=unit.layer.name, index=unit.index, permanent=True
+    )

@@ -92,3 +92,12 @@ def unit_connections(unit: Unit, *, shown: int = 12) -> dict[str, list[Connected
                 )
             )
     return panels
+
+
+def model_thumbnail(model: object) -> Render | None:
+    """A representative image of a model: its newest channel render."""
+    return (
+        Render.objects.filter(layer__model=model, technique__slug="channel", variant=0)
+        .order_by("-created")
+        .first()
+    )

@@ -15,3 +15,22 @@
   };
   setTimeout(poll, 3000);
 })();
+
+// j / → : next unit; k / ← : previous unit (not while typing in a field).
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const target = event.target;
+  if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
+  const rel = { j: "next", ArrowRight: "next", k: "prev", ArrowLeft: "prev" }[event.key];
+  const link = rel && document.querySelector(`.pager a[rel="${rel}"]`);
+  if (link) { event.preventDefault(); window.location.href = link.href; }
+});
+
+// "Copy BibTeX"
+document.querySelectorAll("[data-copy]").forEach((button) => {
+  button.addEventListener("click", async () => {
+    const text = document.getElementById(button.dataset.copy).textContent;
+    try { await navigator.clipboard.writeText(text); button.textContent = "Copied"; }
+    catch (error) { window.getSelection().selectAllChildren(document.getElementById(button.dataset.copy)); }
+  });
+});

@@ -68,7 +68,6 @@ def test_unknown_models_layers_and_units_are_404(
     assert client.get(url).status_code == 404
 
 
-def test_home_redirects_to_models(client: Client) -> None:
-    response = client.get("/")
-    assert response.status_code == 302
-    assert response["Location"] == "/models/"
+def test_home_shows_the_zoo(client: Client, inceptionv1: NetworkModel) -> None:
+    html = client.get("/").content.decode()
+    assert "The model zoo" in html and 'href="/models/inceptionv1/"' in html
