@@ -147,7 +147,8 @@ def main() -> None:
         )
     print(
         f"* naive_s = one forward + (mean of {args.sample} timed backwards) x C_B, "
-        "extrapolated from the sampled B channels"
+        "extrapolated from the sampled B channels; naive unchanged: one backward per B "
+        "channel from its centre unit to A's full map"
     )
     ratio = naive_total / ours_total
     print(f"summary ours_s={ours_total:.2f} naive_s={naive_total:.2f} ratio={ratio:.2f}")

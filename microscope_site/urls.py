@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.urls import include, path, re_path
 from django.views.static import serve
 
@@ -21,8 +22,8 @@ if not settings.AWS_STORAGE_BUCKET_NAME and settings.MEDIA_URL.startswith("/"):
     # Media from the local folder (the embedded default); a bucket serves its own files.
     prefix = settings.MEDIA_URL.strip("/")
 
-    def media(request: HttpRequest, path: str) -> HttpResponse:
-        response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    def media(request: HttpRequest, path: str) -> HttpResponseBase:
+        response = serve(request, path, document_root=str(settings.MEDIA_ROOT))
         # Content-addressed names never change meaning: cache them forever.
         response["Cache-Control"] = "public, max-age=31536000, immutable"
         return response

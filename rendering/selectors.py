@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db.models import QuerySet
 
-from neurons.models import Layer, Unit
+from neurons.models import Layer, NetworkModel, Unit
 from rendering.models import Connection, Render, RenderJob
 
 
@@ -94,7 +94,7 @@ def unit_connections(unit: Unit, *, shown: int = 12) -> dict[str, list[Connected
     return panels
 
 
-def model_thumbnail(model: object) -> Render | None:
+def model_thumbnail(model: NetworkModel) -> Render | None:
     """A representative image of a model: its newest channel render."""
     return (
         Render.objects.filter(layer__model=model, technique__slug="channel", variant=0)

@@ -22,14 +22,19 @@ weight and like Lucid's gradient-based `get_expanded_weights`). For one convolut
 and B this is exactly its weight tensor, no flip. Across a stride-s layer (a pool of stride 2)
 the box is in A's finer grid, so nothing is subsampled away.
 
-How it is computed: one batched forward per chunk, not one gradient per B unit. A hook on A
-replaces its output with a small map holding one impulse per image (channel a, or a random
-mix of channels when checking), at s x s phases around the centre, plus an all-zero image
-whose response (the biases) is subtracted; a hook on B captures its output and stops the
-forward. Translation equivariance turns the response of B's units to an impulse at a fixed A
+How it is computed: by impulses (forward) or by a batched backward, whichever is cheaper
+(`BACKWARD_ADVANTAGE`); never one gradient per B unit on the full map. Impulses: one batched
+forward per chunk. A hook on A replaces its output with a small map holding one impulse per
+image (channel a, or a random mix of channels when checking), at s x s phases around the
+centre, plus an all-zero image whose response (the biases) is subtracted; a hook on B
+captures its output and stops the forward. Translation equivariance turns the response of B's units to an impulse at a fixed A
 position into the response of B's centre unit to impulses at all A positions. The map is the
 smallest on which the kernels of a random mix of A channels equal those on a larger reference
 map that no longer changes as it grows, so zero padding at its border truncates no path.
+Backward (cheaper when C_B < C_A s^2 / 2, as across a stride-2 pool): A's output is a batch of
+zero maps of that size, and image n gets the gradient of B channel n's centre unit; custom
+autograd functions that the mode has made the identity (RedirectedReLU) are bypassed, and the
+kernels are used only if they reproduce the random mix's exact kernels from impulses.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import BackwardCFunction
 from torch.overrides import TorchFunctionMode
 
 from rendering.engine.truncation import frozen_eval, resolve_layer
@@ -54,6 +60,9 @@ SUPPORT_TOLERANCE = 1e-5  # relative to the largest response: below it a positio
 MATCH_TOLERANCE = 1e-4  # relative: two kernels computed on different maps agree
 CHUNK_ELEMENTS = 1 << 25  # injected values per forward; bounds memory on big layers
 MAX_GROWTH = 8  # times the map may grow before we give up on finding the kernel's support
+# Impulses cost one forward of C_A x stride^2 images; the backward a forward and a backward of
+# C_B images, about twice as much per image (InceptionV1, CPU): the backward wins below this.
+BACKWARD_ADVANTAGE = 0.5
 
 
 @dataclass
@@ -253,7 +262,14 @@ def _support(canvas: Tensor) -> tuple[slice, slice] | None:
     """The box of A positions the centre unit sees (None if it sees nothing). On a map too
     small for the kernel the box is cut off; `_smallest_exact_size` compares against a larger
     map to rule that out."""
-    magnitude = canvas.abs().nan_to_num(0).amax(dim=(0, 1))
+    return _box(_magnitude(canvas))
+
+
+def _magnitude(canvas: Tensor) -> Tensor:
+    return canvas.abs().nan_to_num(0).amax(dim=(0, 1))
+
+
+def _box(magnitude: Tensor) -> tuple[slice, slice] | None:
     reached = magnitude > SUPPORT_TOLERANCE * magnitude.max()
     rows = reached.any(dim=1).nonzero().flatten()
     cols = reached.any(dim=0).nonzero().flatten()
@@ -298,6 +314,90 @@ def _measure(
     return _Measured(kernels, weights)
 
 
+@contextmanager
+def _identity_custom_functions(model: nn.Module) -> Iterator[None]:
+    """Modules whose output comes from a custom autograd function but equals their input (how
+    lucent's RedirectedReLU looks once the mode makes its clamp the identity) return their
+    input instead, so a backward sees the identity, not the function's own backward."""
+
+    def bypass(_module: nn.Module, inputs: tuple[Any, ...], output: object) -> Tensor | None:
+        if not isinstance(output, Tensor) or not isinstance(output.grad_fn, BackwardCFunction):
+            return None
+        tensors = [x for x in inputs if isinstance(x, Tensor)]
+        if len(tensors) != 1 or tensors[0].shape != output.shape:
+            return None
+        return tensors[0] if torch.equal(tensors[0], output) else None
+
+    handles = [module.register_forward_hook(bypass) for module in model.modules()]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _measure_backward(
+    model: nn.Module,
+    source: str,
+    target: str,
+    image: Tensor,
+    geometry: _Geometry,
+    size: tuple[int, int],
+    c_b: int,
+) -> Tensor | None:
+    """Kernels (C_B, C_A, kh, kw) of B's centre unit on an A map of `size`, by backward: A's
+    output is a batch of zero maps, image n's gradient is that of B channel n's centre unit
+    (one backward per chunk of B channels; on CPU this beats a vmapped backward severalfold).
+    None when B's centre sees nothing of A."""
+    chunk = max(1, CHUNK_ELEMENTS // (geometry.channels * size[0] * size[1]))
+    gradients = []
+    with torch.enable_grad(), _identity_custom_functions(model):
+        for start in range(0, c_b, chunk):
+            channels = torch.arange(start, min(start + chunk, c_b), device=image.device)
+            maps = image.new_zeros(len(channels), geometry.channels, *size, requires_grad=True)
+            run = _forward(model, source, target, image, maps)
+            assert run.target_output is not None
+            out = run.target_output
+            centre = out[
+                torch.arange(len(channels)), channels, out.shape[2] // 2, out.shape[3] // 2
+            ]
+            if not centre.requires_grad:
+                return None
+            (gradient,) = torch.autograd.grad(centre.sum(), maps)
+            gradients.append(gradient)
+    # Crop chunk by chunk: the full canvas and its temporaries would be gigabytes on late layers.
+    box = _box(torch.stack([g.abs().amax(dim=(0, 1)) for g in gradients]).amax(dim=0))
+    return None if box is None else torch.cat([g[:, :, box[0], box[1]] for g in gradients])
+
+
+def _exact_backward(
+    model: nn.Module,
+    source: str,
+    target: str,
+    image: Tensor,
+    geometry: _Geometry,
+    size: tuple[int, int],
+    reference: Tensor,
+) -> Tensor | None:
+    """`_measure_backward`'s kernels where they reproduce the exact kernels of the random mix
+    (`reference`, from impulses), on `size` or a map up to two B positions larger; else None.
+
+    The two methods see a small map's zero border differently (the backward looks at B's centre
+    unit only), and a custom autograd function may not be the identity we assume."""
+    mix = _mix(geometry.channels, image.device)
+    (sy, sx) = geometry.stride
+    for grow in range(3):
+        grown = (size[0] + 2 * grow * sy, size[1] + 2 * grow * sx)
+        kernels = _measure_backward(
+            model, source, target, image, geometry, grown, reference.shape[1]
+        )
+        if kernels is None:
+            return None
+        if _agree(torch.einsum("bahw,a->bhw", kernels, mix)[None], reference):
+            return kernels
+    return None
+
+
 def _agree(ours: Tensor, reference: Tensor) -> bool:
     if ours.shape != reference.shape:
         return False
@@ -312,8 +412,9 @@ def _smallest_exact_size(
     image: Tensor,
     geometry: _Geometry,
     start: tuple[int, int],
-) -> tuple[int, int]:
-    """The smallest A map on which the kernels of a random mix of A channels are exact.
+) -> tuple[tuple[int, int], Tensor]:
+    """The smallest A map on which the kernels of a random mix of A channels are exact, and
+    those exact kernels (1, C_B, kh, kw).
 
     Exact means: equal to those on a reference map that itself no longer changes when it
     grows by one B position on every side (so zero padding at its border cuts no path).
@@ -342,9 +443,9 @@ def _smallest_exact_size(
     while candidate != size:
         measured = kernels(candidate)
         if measured is not None and _agree(measured, reference):
-            return candidate
+            return candidate, reference
         candidate = (min(candidate[0] + 1, size[0]), min(candidate[1] + 1, size[1]))
-    return size
+    return size, reference
 
 
 def _direct(kernels: Tensor, conv_weights: list[Tensor]) -> Tensor | None:
@@ -358,7 +459,13 @@ def _direct(kernels: Tensor, conv_weights: list[Tensor]) -> Tensor | None:
 
 
 def _strength(kernels: np.ndarray) -> np.ndarray:
-    norm = np.sqrt((kernels.astype(np.float64) ** 2).sum(axis=(2, 3)))
+    # In float64, a few B channels at a time: a float64 copy of late layers' kernels is 0.7 GB.
+    rows = max(1, CHUNK_ELEMENTS // max(1, kernels[:1].size))
+    squares = [
+        (kernels[i : i + rows].astype(np.float64) ** 2).sum(axis=(2, 3))
+        for i in range(0, kernels.shape[0], rows)
+    ]
+    norm = np.sqrt(np.concatenate(squares)) if squares else np.zeros(kernels.shape[:2])
     sign = np.where(kernels.sum(axis=(2, 3), dtype=np.float64) < 0, -1.0, 1.0)
     return (sign * norm).astype(np.float32)
 
@@ -392,17 +499,23 @@ def expanded_weights(
         geometry = _Geometry(c_a, stride)
         # Start from the real map: the kernel of most layer pairs fits in it.
         start = (max(h_a, 2 * stride[0] + 1), max(w_a, 2 * stride[1] + 1))
-        size = _smallest_exact_size(model, source, target, image, geometry, start)
-        eye = torch.eye(c_a, device=image.device)
-        measured = _measure(model, source, target, image, eye, geometry, size)
-    if measured.kernels is None:
-        raise ValueError(f"target {target!r} does not depend on source {source!r}")
-    kernels = measured.kernels.transpose(0, 1)  # (C_B, C_A, kh, kw)
+        size, reference = _smallest_exact_size(model, source, target, image, geometry, start)
+        kernels = None
+        if real.target_output.shape[1] < BACKWARD_ADVANTAGE * c_a * len(geometry.phases):
+            kernels = _exact_backward(model, source, target, image, geometry, size, reference)
+        if kernels is None:
+            eye = torch.eye(c_a, device=image.device)
+            measured = _measure(model, source, target, image, eye, geometry, size)
+            if measured.kernels is None:
+                raise ValueError(f"target {target!r} does not depend on source {source!r}")
+            kernels = measured.kernels.transpose(0, 1)  # (C_B, C_A, kh, kw)
     method = "expanded"
-    direct = _direct(kernels, measured.conv_weights)
+    direct = _direct(kernels, real.conv_weights)
     if direct is not None:
         kernels, method = direct, "direct"
-    array = kernels.float().cpu().numpy().astype(np.float32, copy=True)
+    if method == "direct":
+        kernels = kernels.clone()  # the model's own weight: never hand out its memory
+    array = np.ascontiguousarray(kernels.float().cpu().numpy())
     return Connections(source, target, array, _strength(array), method)
 
 

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -5,6 +7,7 @@ from lucent.modelzoo import inceptionv1
 from torch import Tensor, nn
 from torchvision.models import alexnet
 
+from rendering.engine import circuits
 from rendering.engine.circuits import Connections, expanded_weights, top_connections
 
 
@@ -152,10 +155,28 @@ def test_mixed_layers_across_a_max_pool_leave_the_model_unchanged(inception: nn.
     assert torch.overrides._get_current_function_mode_stack() == []
 
 
-def test_alexnet_kernels_across_a_max_pool_are_the_pooled_convolution() -> None:
+@pytest.mark.parametrize("backward", [False, True], ids=["impulses", "backward"])
+def test_alexnet_kernels_across_a_max_pool_are_the_pooled_convolution(
+    backward: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both ways of measuring kernels must give them exactly: force one, then the other.
+    monkeypatch.setattr(circuits, "BACKWARD_ADVANTAGE", math.inf if backward else 0.0)
+    measured: list[Tensor | None] = []
+    measure_backward = circuits._measure_backward
+
+    def recording(*args: object) -> Tensor | None:
+        measured.append(measure_backward(*args))  # type: ignore[arg-type]
+        return measured[-1]
+
+    monkeypatch.setattr(circuits, "_measure_backward", recording)
     torch.manual_seed(0)
     model = alexnet(weights=None)
     connections = expanded_weights(model, "features.1", "features.4", input_size=224)
+    if backward:  # and the backward's kernels are the ones returned, not a fallback's
+        assert measured and measured[-1] is not None
+        np.testing.assert_array_equal(connections.kernels, measured[-1].numpy())
+    else:
+        assert not measured
     # Linearized: average pool 3x3 stride 2, then conv 5x5, so in A's grid each conv tap
     # (u, v) spreads weight / 9 over the 3x3 pool window at (2u, 2v).
     weight = model.features[3].weight.detach().double()
