@@ -10,6 +10,7 @@ from neurons import views as neurons_views
 urlpatterns = [
     path("", neurons_views.model_list, name="home"),
     path("models/", include("neurons.urls")),
+    path("search/", neurons_views.search, name="search"),
     # The Circuits thread's shorthand, e.g. /inceptionv1/4c:447
     re_path(
         r"^(?P<model>[a-z0-9][a-z0-9_-]*(?:@[0-9a-f]{4,16})?)/(?P<shorthand>[A-Za-z0-9_.]+:\d+)/?$",

@@ -73,3 +73,37 @@ def unit_neighbours(unit: Unit) -> dict[str, str | None]:
         "next": f"{following}" if following is not None else None,
         "next_layer": next_layer.name if next_layer else None,
     }
+
+
+def unit_by_shorthand(query: str) -> Unit | None:
+    """`inceptionv1 4c:447`, `inceptionv1/mixed4c/447`, `mixed4c 447` or `4c:447` (the newest
+    InceptionV1 when no model is named, as in the Circuits thread), or None."""
+    import re
+
+    match = re.fullmatch(
+        r"(?:(?P<model>[a-z0-9][a-z0-9_-]*(?:@[0-9a-f]{4,16})?)[\s/]+)?"
+        r"(?P<layer>[A-Za-z0-9_.]+)[\s:/]+(?P<index>\d+)/?",
+        query.strip(),
+    )
+    if match is None:
+        return None
+    try:
+        model = model_get(match["model"] or "inceptionv1")
+        layer = layer_get_or_alias(model, match["layer"])
+        return unit_get(layer, int(match["index"]))
+    except Http404:
+        return None
+
+
+def units_by_label(query: str) -> QuerySet[Unit]:
+    """Units whose curator label matches: full-text on PostgreSQL, substring on SQLite."""
+    from django.db import connection
+
+    units = Unit.objects.exclude(curator_label="").select_related("layer__model")
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        return units.annotate(search=SearchVector("curator_label")).filter(
+            search=SearchQuery(query, search_type="websearch")
+        )
+    return units.filter(curator_label__icontains=query)

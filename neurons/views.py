@@ -12,6 +12,7 @@ from rendering.models import LayerConnection
 from rendering.services import RateLimited, RenderRefused, render_now
 
 UNITS_PER_PAGE = 200
+TECHNIQUES_ON_GRID = ("channel", "neuron", "negative", "diversity")
 
 
 def model_list(request: HttpRequest) -> HttpResponse:
@@ -38,7 +39,10 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
     if found.name != layer:
         return redirect("neurons:layer", model=model, layer=found.name, permanent=True)
     page = Paginator(found.units.all(), UNITS_PER_PAGE).get_page(request.GET.get("page"))
-    thumbnails = render_selectors.layer_thumbnails(found, list(page.object_list))
+    technique = request.GET.get("technique", "channel")
+    if technique not in TECHNIQUES_ON_GRID:
+        technique = "channel"
+    thumbnails = render_selectors.layer_thumbnails(found, list(page.object_list), technique)
     cells = [(unit, thumbnails.get(unit.index)) for unit in page]
     context = {
         "network": network,
@@ -47,6 +51,8 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
         "cells": cells,
         "model_ref": model,
         "layer_renders": render_selectors.layer_renders(found),
+        "technique": technique,
+        "techniques": TECHNIQUES_ON_GRID,
     }
     return render(request, "neurons/layer_detail.html", context)
 
@@ -152,3 +158,13 @@ def circuits_shorthand(request: HttpRequest, model: str, shorthand: str) -> Http
     return redirect(
         "neurons:unit", model=model, layer=unit.layer.name, index=unit.index, permanent=True
     )
+
+
+def search(request: HttpRequest) -> HttpResponse:
+    """A unit by shorthand (`inceptionv1 4c:447`, `mixed4c 447`), else units by curator label."""
+    query = request.GET.get("q", "").strip()
+    unit = selectors.unit_by_shorthand(query) if query else None
+    if unit is not None:
+        return redirect(unit.get_absolute_url())
+    results = selectors.units_by_label(query)[:100] if query else []
+    return render(request, "neurons/search.html", {"query": query, "results": results})
