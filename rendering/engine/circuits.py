@@ -52,6 +52,7 @@ from torch import Tensor, nn
 from torch.autograd.function import BackwardCFunction
 from torch.overrides import TorchFunctionMode
 
+from rendering.engine.linearize import avg_pool_like_max
 from rendering.engine.truncation import frozen_eval, resolve_layer
 
 __all__ = ["Connections", "expanded_weights", "top_connections"]
@@ -96,22 +97,6 @@ def _is_relu_clamp(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     return isinstance(lower, int | float) and lower == 0 and upper is None
 
 
-def _avg_pool_like_max(
-    input: Tensor,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-) -> Tensor:
-    if dilation not in (1, (1, 1)):
-        raise ValueError("connections through dilated max-pooling are not supported")
-    if return_indices:
-        raise ValueError("connections through max-pooling that returns indices are unsupported")
-    return F.avg_pool2d(input, kernel_size, stride or kernel_size, padding, ceil_mode, True)
-
-
 class _Linearized(TorchFunctionMode):
     """The linearization of the module docstring; records convolutions run while `between`."""
 
@@ -127,7 +112,7 @@ class _Linearized(TorchFunctionMode):
         if func is F.local_response_norm:
             return args[0] if args else kwargs["input"]
         if func in _MAX_POOLS or getattr(func, "__name__", "") == "max_pool2d_with_indices":
-            return _avg_pool_like_max(*args, **kwargs)
+            return avg_pool_like_max(*args, **kwargs)
         if func is F.pad and (
             kwargs.get("value") == -math.inf or (len(args) > 3 and args[3] == -math.inf)
         ):

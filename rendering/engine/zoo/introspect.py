@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from rendering.engine.linearize import avg_pool_like_max
 from rendering.engine.zoo.entries import LayerSpec
 
 
@@ -51,7 +52,7 @@ class _LinearizedPooling(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = dict(kwargs or {})
         if func in self._MAX_POOLS or getattr(func, "__name__", "") == "max_pool2d_with_indices":
-            return _avg_pool_like_max(*args, **kwargs)
+            return avg_pool_like_max(*args, **kwargs)
         if func is F.pad and (
             kwargs.get("value") == -math.inf or (len(args) > 3 and args[3] == -math.inf)
         ):
@@ -60,22 +61,8 @@ class _LinearizedPooling(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def _avg_pool_like_max(
-    input: torch.Tensor,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-) -> torch.Tensor:
-    if dilation not in (1, (1, 1)):
-        raise ValueError("receptive fields of dilated max-pooling are not supported")
-    return F.avg_pool2d(input, kernel_size, stride or kernel_size, padding, ceil_mode, True)
-
-
 def _pool_module_forward(module: nn.MaxPool2d, x: torch.Tensor) -> torch.Tensor:
-    return _avg_pool_like_max(
+    return avg_pool_like_max(
         x, module.kernel_size, module.stride, module.padding, module.dilation, module.ceil_mode
     )
 
