@@ -61,10 +61,6 @@ class NetworkModel(models.Model):
     def untrained(self) -> bool:
         return self.weights_source == self.Weights.RANDOM
 
-    @property
-    def unit_count(self) -> int:
-        return sum(layer.num_units for layer in self.layers.all())
-
 
 class Layer(models.Model):
     class Kind(models.TextChoices):
@@ -94,10 +90,6 @@ class Layer(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("neurons:layer", kwargs={"model": self.model.slug, "layer": self.name})
-
-    def get_versioned_url(self) -> str:
-        model = f"{self.model.slug}@{self.model.version}"
-        return reverse("neurons:layer", kwargs={"model": model, "layer": self.name})
 
     @property
     def spatial(self) -> bool:

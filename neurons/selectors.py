@@ -1,6 +1,6 @@
 """Reads shared by pages, the API and commands."""
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import Http404
 
 from neurons.models import Layer, NetworkModel, Unit
@@ -13,7 +13,9 @@ def model_versions() -> QuerySet[NetworkModel]:
 def latest_models() -> list[NetworkModel]:
     """The newest ready version of every model slug, in slug order."""
     latest: dict[str, NetworkModel] = {}
-    for model in model_versions().order_by("slug", "-created", "-pk"):
+    for model in (
+        model_versions().annotate(layer_count=Count("layers")).order_by("slug", "-created", "-pk")
+    ):
         latest.setdefault(model.slug, model)
     return list(latest.values())
 

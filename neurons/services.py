@@ -3,13 +3,13 @@
 import logging
 import traceback
 import uuid
-from collections.abc import Callable
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from neurons.models import ImportJob, Layer, NetworkModel, Unit
+from neurons.progress import Progress, ignore_progress
 from rendering.engine.zoo import (
     UnknownModelError,
     WeightsError,
@@ -23,8 +23,6 @@ from rendering.engine.zoo.introspect import LayerInfo
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], None]
-
 # Layer facts depend on the architecture only, so one measurement per process serves every
 # version of a registry model.
 _layer_facts: dict[str, list[LayerInfo]] = {}
@@ -36,10 +34,6 @@ class ImportFailed(Exception):
     """An import that cannot succeed as asked; the message says why and what to do."""
 
 
-def _noop(_fraction: float, _message: str) -> None:
-    pass
-
-
 def _layer_infos(entry: ZooEntry, module: object) -> list[LayerInfo]:
     if entry.key not in _layer_facts:
         _layer_facts[entry.key] = inspect_layers(module, entry.layers, input_size=entry.input_size)  # type: ignore[arg-type]
@@ -47,7 +41,7 @@ def _layer_infos(entry: ZooEntry, module: object) -> list[LayerInfo]:
 
 
 def model_import(
-    *, registry_key: str, weights: WeightsSpec, progress: Progress = _noop
+    *, registry_key: str, weights: WeightsSpec, progress: Progress = ignore_progress
 ) -> NetworkModel:
     """Import one version of a registry model with all its layers and units.
 
@@ -166,7 +160,7 @@ def import_job_retry(*, job: ImportJob) -> ImportJob:
     return job
 
 
-def import_job_run(*, job_id: int, progress: Progress = _noop) -> ImportJob | None:
+def import_job_run(*, job_id: int, progress: Progress = ignore_progress) -> ImportJob | None:
     """Claim and run one import job. Returns None when another worker holds it or it is done."""
     now = timezone.now()
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(

@@ -1,7 +1,6 @@
 """Connections between units: computed once per layer pair by a job, read by pages and the API."""
 
 import io
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -9,12 +8,11 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from neurons.models import Layer, NetworkModel
+from neurons.progress import Progress
 from rendering.engine import expanded_weights, top_connections
 from rendering.engine.zoo import LoadedModel
 from rendering.models import Connection, LayerConnection, RenderJob
 from rendering.storage import store_content
-
-Progress = Callable[[float, str], None]
 
 
 def layer_pairs(model: NetworkModel) -> list[tuple[Layer, Layer]]:

@@ -4,7 +4,7 @@ import logging
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -19,6 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from neurons.models import Layer, NetworkModel, Technique, Unit
+from neurons.progress import Progress, ignore_progress
 from rendering.engine import render_layer, render_units
 from rendering.engine.zoo import LoadedModel, Preprocessing, WeightsSpec, get_entry, load_model
 from rendering.models import Render, RenderJob
@@ -26,8 +27,6 @@ from rendering.params import UNIT_TECHNIQUES, WEIGHT_TECHNIQUES, params_hash, re
 from rendering.storage import load_image, png_bytes, store_content, store_render
 
 logger = logging.getLogger(__name__)
-
-Progress = Callable[[float, str], None]
 
 
 class RenderRefused(Exception):
@@ -38,10 +37,6 @@ class RateLimited(RenderRefused):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many render requests; try again in {retry_after} s")
         self.retry_after = retry_after
-
-
-def _noop(_fraction: float, _message: str) -> None:
-    pass
 
 
 # --- the model a worker renders with ------------------------------------------------------
@@ -220,7 +215,7 @@ def render_now(*, unit: Unit, technique: str = "channel", client: str) -> Render
 
 
 def render_job_retry(*, job: RenderJob) -> RenderJob:
-    if job.status in RenderJob.ACTIVE and job.status != RenderJob.Status.QUEUED:
+    if job.status == RenderJob.Status.RUNNING:
         raise RenderRefused(f"{job} is running")
     if job.status == RenderJob.Status.SUCCEEDED:
         raise RenderRefused(f"{job} already succeeded")
@@ -260,7 +255,7 @@ class _Heartbeat:
         self.report(fraction, f"step {step}/{steps}")
 
 
-def render_job_run(*, job_id: int, progress: Progress = _noop) -> RenderJob | None:
+def render_job_run(*, job_id: int, progress: Progress = ignore_progress) -> RenderJob | None:
     """Claim a queued job and render what it still lacks. None when another worker has it.
 
     Each engine batch is stored (files first, then rows in one transaction) before the next

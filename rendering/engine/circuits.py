@@ -39,6 +39,7 @@ kernels are used only if they reproduce the random mix's exact kernels from impu
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -178,9 +179,8 @@ def _forward(
 ) -> _Run:
     with _hooked(model, source, target, inject) as (run, _mode):
         try:
-            model(image)
-        except _StopForward:
-            pass
+            with contextlib.suppress(_StopForward):
+                model(image)
         except RuntimeError as error:
             if inject is None or not run.source_shape:
                 raise

@@ -17,6 +17,7 @@ The chosen forward is cached per model (weakly) and layer, so a worker traces on
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
@@ -105,9 +106,8 @@ class _HookForward:
 
         handle = model.get_submodule(self._layer).register_forward_hook(capture)
         try:
-            model(images)
-        except _StopForward:
-            pass
+            with contextlib.suppress(_StopForward):
+                model(images)
         finally:
             handle.remove()
         if not captured:
@@ -185,10 +185,11 @@ def truncate(model: nn.Module, layer: str, probe: Tensor, *, compile: bool = Fal
     method = "hook"
     try:
         traced = _trace(model, layer)
-        if _faithful(traced, hook, probe):
-            forward, method = traced, "traced"
+        faithful = _faithful(traced, hook, probe)
     except Exception:  # any failure to trace or to check the trace means: use the hook
-        pass
+        faithful = False
+    if faithful:
+        forward, method = traced, "traced"
 
     with torch.no_grad():
         shape = forward(probe[:1]).shape
