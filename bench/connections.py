@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lucent.modelzoo import inceptionv1  # noqa: E402
 
-from rendering.engine.circuits import _Linearized, expanded_weights  # noqa: E402
+from rendering.engine.circuits import expanded_weights  # noqa: E402
+from rendering.engine.linearize import Linearized  # noqa: E402
 
 LAYERS = [
     "conv2d0",
@@ -67,7 +69,7 @@ def linearized_forward(model: nn.Module, source: str, target: str) -> tuple[Tens
         model.get_submodule(target).register_forward_hook(on_target),
     ]
     try:
-        with _Linearized(), contextlib.suppress(_Stop):
+        with Linearized(), contextlib.suppress(_Stop):
             model(torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE))
     finally:
         for handle in handles:
@@ -116,7 +118,11 @@ def main() -> None:
     for parameter in plain.parameters():
         parameter.requires_grad_(False)
 
-    print(f"torch threads={torch.get_num_threads()}  input={INPUT_SIZE}px  seed={args.seed}")
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"torch threads={torch.get_num_threads()}  input={INPUT_SIZE}px  seed={args.seed}  "
+        f"load average={load}"
+    )
     print(
         f"{'source':>8} -> {'target':<8} {'kernels':>22} {'method':>9} {'ours_s':>8} "
         f"{'naive_s*':>9} {'ratio':>6} {'sampled':>7} {'max_rel_diff':>12}"

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.sitemaps",
     "rest_framework",
     "neurons",
     "rendering",
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "neurons.pagecache.PageCache",  # whole anonymous pages, before sessions, CSRF and auth
     "django.middleware.http.ConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -51,7 +53,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "neurons.middleware.RenamedRedirect",
 ]
+# No page may be framed by another site, except the embeddable unit card (/embed/…).
+X_FRAME_OPTIONS = "DENY"
 
 ROOT_URLCONF = "microscope_site.urls"
 WSGI_APPLICATION = "microscope_site.wsgi.application"
@@ -178,6 +183,9 @@ RENDER_NOW_STEPS = env_int("RENDER_NOW_STEPS", 512)
 RENDER_NOW_PER_MINUTE = env_int("RENDER_NOW_PER_MINUTE", 6)
 # Layers rendered (channel technique, default parameters) right after an import: names or "all".
 RENDER_AFTER_IMPORT = env_list("RENDER_AFTER_IMPORT", [])
+# Dataset passes: images per forward, DataLoader worker processes decoding images.
+EXAMPLES_BATCH_SIZE = env_int("EXAMPLES_BATCH_SIZE", 32)
+EXAMPLES_LOADER_WORKERS = env_int("EXAMPLES_LOADER_WORKERS", 2)
 
 # Where pretrained weights are cached (torch.hub's folder by default).
 TORCH_HOME = env_str("TORCH_HOME")
@@ -192,3 +200,4 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+

@@ -1,16 +1,38 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.sitemaps import views as sitemap_views
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.urls import include, path, re_path
 from django.views.static import serve
 
+import neurons.urls  # noqa: F401  (registers the modelref and layername converters)
 from neurons import views as neurons_views
+from neurons.sitemaps import SITEMAPS
 
 urlpatterns = [
     path("", neurons_views.model_list, name="home"),
     path("models/", include("neurons.urls")),
     path("search/", neurons_views.search, name="search"),
+    path("u/<int:unit_id>", neurons_views.short_link, name="short-unit"),
+    path(
+        "embed/models/<modelref:model>/<layername:layer>/<int:index>/",
+        neurons_views.unit_embed,
+        name="unit-embed",
+    ),
+    path("oembed", neurons_views.oembed, name="oembed"),
+    path(
+        "sitemap.xml",
+        sitemap_views.index,
+        {"sitemaps": SITEMAPS, "sitemap_url_name": "sitemap-section"},
+        name="sitemap",
+    ),
+    path(
+        "sitemap-<section>.xml",
+        sitemap_views.sitemap,
+        {"sitemaps": SITEMAPS},
+        name="sitemap-section",
+    ),
     # The Circuits thread's shorthand, e.g. /inceptionv1/4c:447
     re_path(
         r"^(?P<model>[a-z0-9][a-z0-9_-]*(?:@[0-9a-f]{4,16})?)/(?P<shorthand>[A-Za-z0-9_.]+:\d+)/?$",

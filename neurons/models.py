@@ -37,6 +37,9 @@ class NetworkModel(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.IMPORTING)
     error = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
+    content_version = models.PositiveIntegerField(
+        default=0, help_text="bumped whenever anything its pages show changes (page cache key)"
+    )
 
     class Meta:
         ordering = ["slug", "-created"]
@@ -90,6 +93,10 @@ class Layer(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("neurons:layer", kwargs={"model": self.model.slug, "layer": self.name})
+
+    def get_versioned_url(self) -> str:
+        model = f"{self.model.slug}@{self.model.version}"
+        return reverse("neurons:layer", kwargs={"model": model, "layer": self.name})
 
     @property
     def spatial(self) -> bool:
@@ -176,3 +183,30 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.registry_key} ({self.weights_source}) #{self.pk}"
+
+
+class Rename(models.Model):
+    """An old name that must keep working: a model slug, or a layer name within a model slug.
+
+    Every URL that used the old name answers 301 to the same URL with the new name. Renaming
+    again points the older names straight at the newest (no chains).
+    """
+
+    class Kind(models.TextChoices):
+        MODEL = "model", "model slug"
+        LAYER = "layer", "layer name"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    model_slug = models.SlugField(max_length=64, help_text="for layers: the model's current slug")
+    old = models.CharField(max_length=64)
+    new = models.CharField(max_length=64)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "model_slug", "old"], name="rename_unique")
+        ]
+
+    def __str__(self) -> str:
+        where = f" in {self.model_slug}" if self.kind == self.Kind.LAYER else ""
+        return f"{self.get_kind_display()} {self.old} → {self.new}{where}"

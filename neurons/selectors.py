@@ -3,7 +3,18 @@
 from django.db.models import Count, QuerySet
 from django.http import Http404
 
-from neurons.models import Layer, NetworkModel, Unit
+from neurons.models import Layer, NetworkModel, Rename, Unit
+
+
+class Moved(Exception):
+    """A name that was renamed: the request's URL, with `old` replaced by `new`, answers it.
+
+    Raised by the lookups below and turned into a 301 by `neurons.middleware.RenamedRedirect`.
+    """
+
+    def __init__(self, kind: str, old: str, new: str) -> None:
+        super().__init__(f"{kind} {old!r} is now {new!r}")
+        self.kind, self.old, self.new = kind, old, new
 
 
 def model_versions() -> QuerySet[NetworkModel]:
@@ -30,13 +41,23 @@ def model_get(ref: str) -> NetworkModel:
         else versions.order_by("-created", "-pk").first()
     )
     if model is None:
+        renamed = Rename.objects.filter(kind=Rename.Kind.MODEL, old=slug).first()
+        if renamed is not None:
+            raise Moved("model", slug, renamed.new)
         raise Http404(f"No model {ref!r}")
     return model
+
+
+def _renamed_layer(model: NetworkModel, name: str) -> None:
+    renamed = Rename.objects.filter(kind=Rename.Kind.LAYER, model_slug=model.slug, old=name).first()
+    if renamed is not None:
+        raise Moved("layer", name, renamed.new)
 
 
 def layer_get(model: NetworkModel, name: str) -> Layer:
     layer = model.layers.filter(name=name).first()
     if layer is None:
+        _renamed_layer(model, name)
         raise Http404(f"{model} has no layer {name!r}")
     return layer
 
@@ -55,6 +76,7 @@ def layer_by_shorthand(model: NetworkModel, short: str) -> Layer:
         layer = model.layers.filter(name=candidate).first()
         if layer is not None:
             return layer
+    _renamed_layer(model, short)
     raise Http404(f"{model} has no layer {short!r}")
 
 
@@ -89,12 +111,26 @@ def unit_by_shorthand(query: str) -> Unit | None:
     )
     if match is None:
         return None
-    try:
-        model = model_get(match["model"] or "inceptionv1")
-        layer = layer_get_or_alias(model, match["layer"])
-        return unit_get(layer, int(match["index"]))
-    except Http404:
-        return None
+    return unit_following_renames(
+        match["model"] or "inceptionv1", match["layer"], int(match["index"])
+    )
+
+
+def unit_following_renames(model_ref: str, layer_name: str, index: int) -> Unit | None:
+    """The unit these names give, following renames of the model and the layer; or None."""
+    for _ in range(3):
+        try:
+            model = model_get(model_ref)
+            layer = layer_get_or_alias(model, layer_name)
+            return unit_get(layer, index)
+        except Http404:
+            return None
+        except Moved as moved:
+            if moved.kind == "model":
+                model_ref = moved.new + model_ref[len(moved.old) :]
+            else:
+                layer_name = moved.new
+    return None
 
 
 def units_by_label(query: str) -> QuerySet[Unit]:
@@ -109,3 +145,11 @@ def units_by_label(query: str) -> QuerySet[Unit]:
             search=SearchQuery(query, search_type="websearch")
         )
     return units.filter(curator_label__icontains=query)
+
+
+def catalogue_version() -> str:
+    """Changes whenever any model's pages change: the zoo page's cache key."""
+    import hashlib
+
+    rows = NetworkModel.objects.order_by("pk").values_list("pk", "content_version", "status")
+    return hashlib.sha256(repr(list(rows)).encode()).hexdigest()[:16]

@@ -1,6 +1,7 @@
 """Writes to the catalogue. Views, admin, commands, the API and tasks all call these."""
 
 import logging
+import re
 import traceback
 import uuid
 
@@ -8,7 +9,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from neurons.models import ImportJob, Layer, NetworkModel, Unit
+from neurons.models import ImportJob, Layer, NetworkModel, Rename, Unit
 from neurons.progress import Progress, ignore_progress
 from rendering.engine.zoo import (
     UnknownModelError,
@@ -59,7 +60,14 @@ def model_import(
     except WeightsError as error:
         raise ImportFailed(str(error)) from None
     sha = loaded.sha256
-    existing = NetworkModel.objects.filter(slug=entry.key, weights_sha256=sha).first()
+    # A renamed model keeps its new slug for later versions.
+    slug = (
+        NetworkModel.objects.filter(registry_key=entry.key)
+        .order_by("-created")
+        .values_list("slug", flat=True)
+        .first()
+    ) or entry.key
+    existing = NetworkModel.objects.filter(slug=slug, weights_sha256=sha).first()
     if existing is not None:
         progress(1.0, f"{existing} already imported with these weights (sha256 {sha[:12]}…)")
         return existing
@@ -68,7 +76,7 @@ def model_import(
     progress(0.6, f"{len(infos)} layers, {sum(i.num_units for i in infos)} units; writing")
     with transaction.atomic():
         model = NetworkModel.objects.create(
-            slug=entry.key,
+            slug=slug,
             version=sha[:VERSION_DIGITS],
             display_name=entry.display_name,
             family=entry.family,
@@ -104,6 +112,8 @@ def model_import(
             (Unit(layer=layer, index=i) for layer in layers for i in range(layer.num_units)),
             batch_size=5000,
         )
+        # Older versions' pages now point to this one.
+        NetworkModel.objects.filter(slug=slug).update(content_version=F("content_version") + 1)
     progress(1.0, f"imported {model} ({model.weights_source})")
     return model
 
@@ -202,3 +212,62 @@ def _finish(job: ImportJob, status: str, *, error: str = "") -> None:
         job.progress = 1.0
         fields.append("progress")
     job.save(update_fields=fields)
+
+
+# --- names and page freshness -----------------------------------------------------------------
+
+
+class RenameRefused(Exception):
+    """A rename that cannot be done; the message says why."""
+
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_LAYER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def model_touch(model_id: int) -> None:
+    """Something a model's pages show changed: their cached copies are stale from now on."""
+    NetworkModel.objects.filter(pk=model_id).update(content_version=F("content_version") + 1)
+
+
+@transaction.atomic
+def model_rename(*, slug: str, new_slug: str) -> int:
+    """Give every version of model `slug` the slug `new_slug`; old URLs answer 301.
+
+    Returns the number of versions renamed.
+    """
+    if not _SLUG.fullmatch(new_slug) or len(new_slug) > 64:
+        raise RenameRefused(f"{new_slug!r} is not a slug (lower-case letters, digits, - and _)")
+    if NetworkModel.objects.filter(slug=new_slug).exists():
+        raise RenameRefused(f"a model is already called {new_slug!r}")
+    count = NetworkModel.objects.filter(slug=slug).update(
+        slug=new_slug, content_version=F("content_version") + 1
+    )
+    if not count:
+        raise RenameRefused(f"no model is called {slug!r}")
+    model_renames = Rename.objects.filter(kind=Rename.Kind.MODEL)
+    model_renames.filter(old=new_slug).delete()  # the name is in use again
+    model_renames.filter(new=slug).update(new=new_slug)  # no chains
+    Rename.objects.create(kind=Rename.Kind.MODEL, model_slug="", old=slug, new=new_slug)
+    Rename.objects.filter(kind=Rename.Kind.LAYER, model_slug=slug).update(model_slug=new_slug)
+    return count
+
+
+@transaction.atomic
+def layer_rename(*, model_slug: str, name: str, new_name: str) -> int:
+    """Rename layer `name` in every version of model `model_slug`; old URLs answer 301."""
+    if not _LAYER.fullmatch(new_name) or len(new_name) > 64:
+        raise RenameRefused(f"{new_name!r} is not a layer name (letters, digits, _ . -)")
+    layers = Layer.objects.filter(model__slug=model_slug)
+    if layers.filter(name=new_name).exists():
+        raise RenameRefused(f"{model_slug} already has a layer called {new_name!r}")
+    renamed = list(layers.filter(name=name).values_list("model_id", flat=True))
+    if not renamed:
+        raise RenameRefused(f"{model_slug} has no layer {name!r}")
+    layers.filter(name=name).update(name=new_name)
+    layer_renames = Rename.objects.filter(kind=Rename.Kind.LAYER, model_slug=model_slug)
+    layer_renames.filter(old=new_name).delete()
+    layer_renames.filter(new=name).update(new=new_name)
+    Rename.objects.create(kind=Rename.Kind.LAYER, model_slug=model_slug, old=name, new=new_name)
+    NetworkModel.objects.filter(pk__in=renamed).update(content_version=F("content_version") + 1)
+    return len(renamed)

@@ -45,6 +45,8 @@ urlpatterns = [
         views.unit_cite_json,
         name="unit-cite",
     ),
+    path("<modelref:model>/<layername:layer>/cite.json", views.layer_cite_json, name="layer-cite"),
+    path("<modelref:model>/cite.json", views.model_cite_json, name="model-cite"),
     path(
         "<modelref:model>/<layername:layer>/<int:index>/render/",
         views.unit_render_now,

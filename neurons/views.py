@@ -1,38 +1,85 @@
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from neurons import selectors
-from neurons.citations import unit_citation
+from neurons.citations import jsonld_script, layer_citation, model_citation, unit_citation
+from neurons.models import NetworkModel, Unit
+from neurons.pagecache import page_cacheable
 from rendering import selectors as render_selectors
 from rendering.connections import matrix_png
-from rendering.models import LayerConnection
+from rendering.models import LayerConnection, Render, UnitExamples
 from rendering.services import RateLimited, RenderRefused, render_now
 
 UNITS_PER_PAGE = 200
-TECHNIQUES_ON_GRID = ("channel", "neuron", "negative", "diversity")
+TECHNIQUES_ON_GRID = ("channel", "neuron", "negative", "diversity", "examples")
+EMBED_SIZE = (360, 420)  # iframe width, height of the embeddable unit card
 
 
+def _cite(request: HttpRequest, citation: dict[str, Any]) -> dict[str, Any]:
+    return {**citation, "jsonld_script": jsonld_script(citation["jsonld"])}
+
+
+def _today() -> Any:
+    return timezone.now().date()
+
+
+def _newer(network: NetworkModel, model_ref: str) -> NetworkModel | None:
+    """The newest version when `network` is an older one (its pages say so and link to it)."""
+    if "@" not in model_ref:
+        return None
+    latest = selectors.model_get(network.slug)
+    return latest if latest.pk != network.pk else None
+
+
+@page_cacheable
 def model_list(request: HttpRequest) -> HttpResponse:
     """The zoo: every model's newest version with a representative feature visualization."""
+
     models = selectors.latest_models()
     cards = [(model, render_selectors.model_thumbnail(model)) for model in models]
     return render(request, "neurons/model_list.html", {"models": models, "cards": cards})
 
 
+@page_cacheable
 def model_detail(request: HttpRequest, model: str) -> HttpResponse:
     network = selectors.model_get(model)
+
+    layers = list(network.layers.all())
+    strips = render_selectors.model_strips(network)
+    available = render_selectors.model_techniques(network)
     context = {
         "network": network,
+        "model_ref": model,
         "versioned": "@" in model,
-        "layers": network.layers.all(),
+        "newer": _newer(network, model),
+        "rows": [
+            (layer, strips.get(layer.pk, []), available.get(layer.pk, [])) for layer in layers
+        ],
         "versions": selectors.model_versions().filter(slug=network.slug),
+        "cite": _cite(
+            request,
+            model_citation(
+                network,
+                url=request.build_absolute_uri(network.get_versioned_url()),
+                accessed=_today(),
+            ),
+        ),
+        "cite_url": reverse("neurons:model-cite", kwargs={"model": model}),
     }
     return render(request, "neurons/model_detail.html", context)
 
 
+@page_cacheable
 def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
     network = selectors.model_get(model)
     found = selectors.layer_get_or_alias(network, layer)
@@ -42,21 +89,54 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
     technique = request.GET.get("technique", "channel")
     if technique not in TECHNIQUES_ON_GRID:
         technique = "channel"
-    thumbnails = render_selectors.layer_thumbnails(found, list(page.object_list), technique)
-    cells = [(unit, thumbnails.get(unit.index)) for unit in page]
+    units = list(page.object_list)
+    cells: list[tuple[Unit, Render | None, UnitExamples | None]]
+    if technique == "examples":
+        cells = [
+            (unit, None, examples)
+            for unit, examples in render_selectors.layer_examples(found, units)
+        ]
+    else:
+        thumbnails = render_selectors.layer_thumbnails(found, units, technique)
+        cells = [(unit, thumbnails.get(unit.index), None) for unit in units]
     context = {
         "network": network,
         "layer": found,
         "page": page,
         "cells": cells,
         "model_ref": model,
+        "newer": _newer(network, model),
         "layer_renders": render_selectors.layer_renders(found),
         "technique": technique,
         "techniques": TECHNIQUES_ON_GRID,
+        "cite": _cite(
+            request,
+            layer_citation(
+                found,
+                url=request.build_absolute_uri(found.get_versioned_url()),
+                accessed=_today(),
+            ),
+        ),
+        "cite_url": reverse("neurons:layer-cite", kwargs={"model": model, "layer": found.name}),
     }
     return render(request, "neurons/layer_detail.html", context)
 
 
+def _unit_context(
+    request: HttpRequest, model: str, network: NetworkModel, unit: Unit
+) -> dict[str, Any]:
+    versioned_url = request.build_absolute_uri(unit.get_versioned_url())
+    return {
+        "network": network,
+        "layer": unit.layer,
+        "unit": unit,
+        "model_ref": model,
+        "renders": list(render_selectors.unit_renders(unit)),
+        "cite": _cite(request, unit_citation(unit, url=versioned_url, accessed=_today())),
+    }
+
+
+@page_cacheable
 def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> HttpResponse:
     network = selectors.model_get(model)
     found = selectors.layer_get_or_alias(network, layer)
@@ -64,23 +144,103 @@ def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> Htt
         return redirect("neurons:unit", model=model, layer=found.name, index=index, permanent=True)
     unit = selectors.unit_get(found, index)
     context = {
-        "network": network,
-        "layer": unit.layer,
-        "unit": unit,
-        "model_ref": model,
+        **_unit_context(request, model, network, unit),
+        "newer": _newer(network, model),
         "neighbours": selectors.unit_neighbours(unit),
-        "renders": render_selectors.unit_renders(unit),
         "active_job": render_selectors.unit_active_job(unit),
         "connections": render_selectors.unit_connections(unit),
-        "cite": unit_citation(
-            unit,
-            url=request.build_absolute_uri(unit.get_versioned_url()),
-            accessed=timezone.now().date(),
+        "examples": render_selectors.unit_examples(unit),
+        "tuning": render_selectors.unit_tuning(unit),
+        "cite_url": reverse(
+            "neurons:unit-cite", kwargs={"model": model, "layer": found.name, "index": index}
+        ),
+        "oembed_url": request.build_absolute_uri(reverse("oembed"))
+        + "?"
+        + urlencode(
+            {"url": request.build_absolute_uri(unit.get_versioned_url()), "format": "json"}
         ),
     }
     return render(request, "neurons/unit_detail.html", context)
 
 
+@page_cacheable
+@xframe_options_exempt
+def unit_embed(request: HttpRequest, model: str, layer: str, index: int) -> HttpResponse:
+    """The embeddable unit card: the only page other sites may put in a frame."""
+    network = selectors.model_get(model)
+    unit = selectors.unit_get(selectors.layer_get(network, layer), index)
+    context = _unit_context(request, model, network, unit)
+    return render(request, "neurons/unit_embed.html", context)
+
+
+def oembed(request: HttpRequest) -> HttpResponse:
+    """oEmbed (https://oembed.com) for unit pages: `?url=<unit page URL>&format=json`."""
+    url = request.GET.get("url", "")
+    if request.GET.get("format", "json") != "json":
+        return JsonResponse({"error": "only format=json is served"}, status=501)
+    parts = urlsplit(url)
+    if parts.netloc and parts.netloc != request.get_host():
+        return JsonResponse({"error": f"{parts.netloc} is not this site"}, status=404)
+    try:
+        match = resolve(parts.path or "/")
+    except Resolver404:
+        return JsonResponse({"error": f"{url!r} is not a page of this site"}, status=404)
+    if match.view_name != "neurons:unit":
+        return JsonResponse({"error": "only unit pages can be embedded"}, status=404)
+    unit = selectors.unit_following_renames(
+        match.kwargs["model"], match.kwargs["layer"], match.kwargs["index"]
+    )
+    if unit is None:
+        return JsonResponse({"error": f"{url!r} names no unit"}, status=404)
+    network = unit.layer.model
+    model_ref = network.slug + (f"@{network.version}" if "@" in match.kwargs["model"] else "")
+    width, height = EMBED_SIZE
+    for name, limit in (("maxwidth", width), ("maxheight", height)):
+        value = request.GET.get(name, "")
+        if value.isdigit():
+            if name == "maxwidth":
+                width = min(limit, int(value))
+            else:
+                height = min(limit, int(value))
+    embed = request.build_absolute_uri(
+        reverse(
+            "unit-embed", kwargs={"model": model_ref, "layer": unit.layer.name, "index": unit.index}
+        )
+    )
+    title = f"{network.display_name} {unit.layer.name}:{unit.index}"
+    data: dict[str, Any] = {
+        "version": "1.0",
+        "type": "rich",
+        "title": title,
+        "provider_name": "Microscope",
+        "provider_url": request.build_absolute_uri("/"),
+        "width": width,
+        "height": height,
+        "html": format_html(
+            '<iframe src="{}" width="{}" height="{}" title="{}" style="border:0" '
+            'loading="lazy"></iframe>',
+            embed,
+            width,
+            height,
+            title,
+        ),
+    }
+    first = render_selectors.unit_renders(unit).first()
+    if first is not None:
+        data["thumbnail_url"] = request.build_absolute_uri(first.thumbnail.url)
+        data["thumbnail_width"] = data["thumbnail_height"] = 96
+    return JsonResponse(data)
+
+
+def short_link(request: HttpRequest, unit_id: int) -> HttpResponse:
+    """`/u/<id>`: a short, permanent link to one unit of one model version."""
+    unit = get_object_or_404(Unit.objects.select_related("layer__model"), pk=unit_id)
+    return redirect(unit.get_versioned_url(), permanent=True)
+
+
+# Exempt from CSRF so unit pages can be cached whole for everyone (a token would be per
+# visitor): the action only queues a deduplicated render and is rate-limited per client.
+@csrf_exempt
 @require_POST
 def unit_render_now(request: HttpRequest, model: str, layer: str, index: int) -> HttpResponse:
     """A visitor's "render now": deduplicated against queued jobs and rate-limited per client."""
@@ -136,15 +296,30 @@ def layer_weights_png(request: HttpRequest, model: str, layer: str) -> HttpRespo
     return response
 
 
-def unit_cite_json(request: HttpRequest, model: str, layer: str, index: int) -> JsonResponse:
+def _csl_download(csl: dict[str, Any]) -> JsonResponse:
     """CSL-JSON for reference managers (Zotero, Mendeley, pandoc)."""
-    network = selectors.model_get(model)
-    unit = selectors.unit_get(selectors.layer_get(network, layer), index)
-    url = request.build_absolute_uri(unit.get_versioned_url())
-    csl = unit_citation(unit, url=url, accessed=timezone.now().date())["csl"]
     response = JsonResponse([csl], safe=False, json_dumps_params={"indent": 2})
     response["Content-Disposition"] = f'attachment; filename="{csl["id"]}.json"'
     return response
+
+
+def unit_cite_json(request: HttpRequest, model: str, layer: str, index: int) -> JsonResponse:
+    network = selectors.model_get(model)
+    unit = selectors.unit_get(selectors.layer_get(network, layer), index)
+    url = request.build_absolute_uri(unit.get_versioned_url())
+    return _csl_download(unit_citation(unit, url=url, accessed=_today())["csl"])
+
+
+def layer_cite_json(request: HttpRequest, model: str, layer: str) -> JsonResponse:
+    found = selectors.layer_get(selectors.model_get(model), layer)
+    url = request.build_absolute_uri(found.get_versioned_url())
+    return _csl_download(layer_citation(found, url=url, accessed=_today())["csl"])
+
+
+def model_cite_json(request: HttpRequest, model: str) -> JsonResponse:
+    network = selectors.model_get(model)
+    url = request.build_absolute_uri(network.get_versioned_url())
+    return _csl_download(model_citation(network, url=url, accessed=_today())["csl"])
 
 
 def circuits_shorthand(request: HttpRequest, model: str, shorthand: str) -> HttpResponse:

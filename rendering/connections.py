@@ -9,6 +9,7 @@ from django.db import transaction
 
 from neurons.models import Layer, NetworkModel
 from neurons.progress import Progress
+from neurons.services import model_touch
 from rendering.engine import expanded_weights, top_connections
 from rendering.engine.zoo import LoadedModel
 from rendering.models import Connection, LayerConnection, RenderJob
@@ -78,6 +79,7 @@ def connections_compute(*, job: RenderJob, loaded: LoadedModel, progress: Progre
             for a, ranked in enumerate(outgoing)
         ]
         Connection.objects.bulk_create(rows, batch_size=500)
+        model_touch(target.model_id)
     progress(1.0, f"{len(rows)} unit connection lists stored")
 
 

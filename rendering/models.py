@@ -137,3 +137,87 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_direction_display()} of {self.unit}"
+
+
+class Dataset(models.Model):
+    """A folder of images (local, or a prefix of the default storage) that passes read from.
+
+    The manifest (one JSON line per image: relative path and sha256) fixes the images and their
+    order, so every result names exactly the images it came from; its sha256 is in the params
+    of every pass over the dataset.
+    """
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=128)
+    location = models.CharField(
+        max_length=512,
+        help_text="an absolute folder path, or storage:<prefix> in the default storage",
+    )
+    description = models.TextField(blank=True)
+    licence = models.CharField(max_length=256, blank=True)
+    image_count = models.PositiveIntegerField()
+    manifest = models.FileField(max_length=255, help_text="JSON lines: path, sha256")
+    manifest_sha256 = models.CharField(max_length=64)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class UnitExamples(models.Model):
+    """A unit's dataset examples and activation statistics from one pass over one dataset.
+
+    `top` and `bottom` are lists of {"image", "path", "value", "y", "x", "box", "full"}:
+    the dataset index and path, the activation, its position in the layer's map, the crop's
+    box in input pixels, and the stored full image; `sprite_*` hold the crops side by side.
+    """
+
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="examples")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="examples")
+    params_hash = models.CharField(max_length=64)
+    top = models.JSONField()
+    bottom = models.JSONField()
+    negative_source = models.CharField(max_length=16, help_text="pre-activation or output")
+    sprite_top = models.FileField(max_length=255)
+    sprite_bottom = models.FileField(max_length=255)
+    crop_size = models.PositiveSmallIntegerField()
+    stats = models.JSONField(help_text="count, mean, std, max, min, quantiles, histogram")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["unit", "dataset", "params_hash"], name="unitexamples_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"examples of {self.unit} in {self.dataset}"
+
+
+class TuningCurve(models.Model):
+    """A unit's responses to one family of synthetic stimuli, swept over the family's grid."""
+
+    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="tuning_curves")
+    family = models.CharField(max_length=32)
+    params_hash = models.CharField(max_length=64)
+    grid = models.JSONField(help_text="{parameter name: values}, in the responses' axis order")
+    responses = models.JSONField(help_text="nested lists, one axis per grid parameter")
+    summary = models.JSONField(default=dict, help_text="preferred parameters, selectivity")
+    svg = models.TextField(help_text="the plot, drawn once when stored")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["family"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["unit", "family", "params_hash"], name="tuningcurve_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.family} tuning of {self.unit}"

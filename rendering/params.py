@@ -9,6 +9,9 @@ UNIT_TECHNIQUES = ("channel", "neuron", "negative", "diversity")
 LAYER_TECHNIQUES = ("deepdream", "caricature")
 # Computed, not optimized: its job targets the later layer and names the earlier one.
 WEIGHT_TECHNIQUES = ("connections",)
+# Computed from data: a pass over a dataset (its job targets the deepest of its layers) and
+# the responses of a layer to synthetic stimuli.
+DATA_TECHNIQUES = ("examples", "tuning")
 
 COMMON: dict[str, Any] = {"size": 224, "steps": 512, "seed": 0, "lr": 0.05, "transforms": True}
 EXTRA: dict[str, dict[str, Any]] = {
@@ -16,6 +19,17 @@ EXTRA: dict[str, dict[str, Any]] = {
     "caricature": {"image_sha256": "", "power": 1.0},
 }
 WEIGHT_PARAMS: dict[str, Any] = {"source": "", "top": 50}
+DATA_PARAMS: dict[str, dict[str, Any]] = {
+    "examples": {
+        "dataset": "",
+        "manifest_sha256": "",
+        "layers": "",  # comma-separated layer names, all of one model
+        "k": 40,
+        "crop": 64,
+        "size": 224,
+    },
+    "tuning": {"stimuli": 1, "size": 224},  # bump "stimuli" when the generator changes
+}
 _LIMITS: dict[str, tuple[float, float]] = {
     "size": (16, 1024),
     "steps": (1, 20000),
@@ -25,6 +39,9 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "diversity_weight": (0.0, 1e6),
     "power": (0.0, 10.0),
     "top": (1, 1000),
+    "k": (1, 1000),
+    "crop": (16, 256),
+    "stimuli": (1, 1000),
 }
 
 
@@ -34,11 +51,13 @@ class ParamsError(ValueError):
 
 def render_params(technique: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The full, validated parameter set of a render: defaults with `overrides` applied."""
-    every = (*UNIT_TECHNIQUES, *LAYER_TECHNIQUES, *WEIGHT_TECHNIQUES)
+    every = (*UNIT_TECHNIQUES, *LAYER_TECHNIQUES, *WEIGHT_TECHNIQUES, *DATA_TECHNIQUES)
     if technique not in every:
         raise ParamsError(f"unknown technique {technique!r}; known techniques: {', '.join(every)}")
     if technique in WEIGHT_TECHNIQUES:
         params = dict(WEIGHT_PARAMS)
+    elif technique in DATA_TECHNIQUES:
+        params = dict(DATA_PARAMS[technique])
     else:
         params = {**COMMON, **EXTRA.get(technique, {})}
     for key, value in (overrides or {}).items():
@@ -65,6 +84,8 @@ def render_params(technique: str, overrides: Mapping[str, Any] | None = None) ->
             raise ParamsError(f"{key}={value!r} is outside [{low}, {high}]")
     if technique in WEIGHT_TECHNIQUES and not params["source"]:
         raise ParamsError("connections need the name of the source layer (source)")
+    if technique == "examples" and not (params["dataset"] and params["layers"]):
+        raise ParamsError("dataset examples need a dataset and a list of layers")
     if technique == "caricature" and len(params["image_sha256"]) != 64:
         raise ParamsError("caricature needs the sha256 of its input image (image_sha256)")
     return params

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from neurons.models import Layer, NetworkModel, Technique, Unit
 from neurons.progress import Progress, ignore_progress
+from neurons.services import model_touch
 from rendering.engine import render_layer, render_units
 from rendering.engine.zoo import LoadedModel, Preprocessing, WeightsSpec, get_entry, load_model
 from rendering.models import Render, RenderJob
@@ -130,6 +131,8 @@ def render_jobs_create(
         job = _job_for_span(layer, found, full, phash, start, stop)
         if job is not None:
             jobs.append(job)
+    if jobs:
+        model_touch(layer.model_id)  # unit pages say a render is on its way
     if enqueue:
         fresh = [job.pk for job in jobs if job.attempts == 0 and job.status == "queued"]
         for pk in fresh:
@@ -276,6 +279,14 @@ def render_job_run(*, job_id: int, progress: Progress = ignore_progress) -> Rend
             from rendering.connections import connections_compute
 
             connections_compute(job=job, loaded=network_module(job.layer.model), progress=progress)
+        elif job.technique.slug == "examples":
+            from rendering.examples import examples_compute
+
+            examples_compute(job=job, loaded=network_module(job.layer.model), progress=progress)
+        elif job.technique.slug == "tuning":
+            from rendering.examples import tuning_compute
+
+            tuning_compute(job=job, loaded=network_module(job.layer.model), progress=progress)
         else:
             _run_layer(job, progress)
     except Exception as error:
@@ -286,12 +297,14 @@ def render_job_run(*, job_id: int, progress: Progress = ignore_progress) -> Rend
         job.log += f"[{timezone.now():%H:%M:%S}] attempt {job.attempts} failed: {error}\n"
         job.finished = None if retry else timezone.now()
         job.save(update_fields=["status", "error", "log", "finished"])
+        model_touch(job.layer.model_id)
         return job
     job.status = RenderJob.Status.SUCCEEDED
     job.progress = 1.0
     job.error = ""
     job.finished = timezone.now()
     job.save(update_fields=["status", "progress", "error", "finished", "log"])
+    model_touch(job.layer.model_id)
     return job
 
 
@@ -360,6 +373,7 @@ def _run_units(job: RenderJob, progress: Progress) -> None:
             )
         with transaction.atomic():
             Render.objects.bulk_create(rows, ignore_conflicts=True)
+            model_touch(layer.model_id)
         fraction = (job.unit_count - len(todo) + start + len(chunk)) / job.unit_count
         RenderJob.objects.filter(pk=job.pk).update(progress=fraction, heartbeat=timezone.now())
         progress(fraction, f"{start + len(chunk)}/{len(todo)} units rendered")
@@ -406,6 +420,7 @@ def _run_layer(job: RenderJob, progress: Progress) -> None:
             ],
             ignore_conflicts=True,
         )
+        model_touch(layer.model_id)
     progress(1.0, "layer rendered")
 
 

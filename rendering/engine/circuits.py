@@ -5,7 +5,7 @@ https://distill.pub/2020/circuits/visualizing-weights/) read a network's weights
 visualized layers A (earlier) and B (later). Where one convolution joins them, its weights are
 the connection ("direct weights"). Otherwise they linearize what lies between and report the
 linear map from A's units to B's pre-activation ("expanded weights"). We linearize as they
-do, and a little further, so that the map is exact:
+do, and a little further, so that the map is exact (`rendering.engine.linearize`):
 
 - every ReLU is the identity (`F.relu`, `torch.relu`, `Tensor.relu`, in-place variants, and
   `clamp(min=0)`, which is how lucent's RedirectedReLU computes its forward), B's own ReLU
@@ -20,21 +20,40 @@ the centre of its map with respect to A channel a at the A position (i, j) of th
 the bounding box of everything the centre unit sees (in A's coordinates, like a convolution
 weight and like Lucid's gradient-based `get_expanded_weights`). For one convolution between A
 and B this is exactly its weight tensor, no flip. Across a stride-s layer (a pool of stride 2)
-the box is in A's finer grid, so nothing is subsampled away.
+the box is in A's finer grid, so nothing is subsampled away. Away from the borders of the maps
+every B unit has the same kernels; those are the ones reported (the centre unit of a map large
+enough that its border reaches no path).
 
-How it is computed: by impulses (forward) or by a batched backward, whichever is cheaper
-(`BACKWARD_ADVANTAGE`); never one gradient per B unit on the full map. Impulses: one batched
-forward per chunk. A hook on A replaces its output with a small map holding one impulse per
-image (channel a, or a random mix of channels when checking), at s x s phases around the
-centre, plus an all-zero image whose response (the biases) is subtracted; a hook on B
-captures its output and stops the forward. Translation equivariance turns the response of B's units to an impulse at a fixed A
-position into the response of B's centre unit to impulses at all A positions. The map is the
-smallest on which the kernels of a random mix of A channels equal those on a larger reference
-map that no longer changes as it grows, so zero padding at its border truncates no path.
-Backward (cheaper when C_B < C_A s^2 / 2, as across a stride-2 pool): A's output is a batch of
-zero maps of that size, and image n gets the gradient of B channel n's centre unit; custom
-autograd functions that the mode has made the identity (RedirectedReLU) are bypassed, and the
-kernels are used only if they reproduce the random mix's exact kernels from impulses.
+How it is computed: first one probe forward. Everything before A only shapes A's output, which
+is replaced, so it runs on the meta device (shapes, no arithmetic) where the model allows. A
+hook on A replaces A's output by a random map of its real size and an all-zero map, whose
+response (the biases) is subtracted; a hook on B captures its output and stops the forward.
+The probe also records every operation from A on (`linearize.Tape`).
+
+Composed, the usual way: between A and B the linearized network is convolutions, average
+pools, paddings, batch norms, concatenations and sums, and `linearize.compose` multiplies
+their weights out into one convolution from A to B (a 1x1 bottleneck and the 3x3 convolution
+after it compose by one matrix product per tap; a pool is a per-channel filter; a
+concatenation stacks its branches' kernels in a common box, and each is laid out into the
+result on its own, so the zeros around a small branch are never copied or summed). The
+kernels are used only if they reproduce B's response to the random map, at up to 3 x 3 B
+units whose kernel lies inside the map (for those no zero padding matters; where A's real map
+is too small to hold one, a second forward on a larger random map). A real model is checked,
+not trusted to be what the tape says.
+
+Measured, where the tape holds an operation `compose` does not know or the check fails: by
+impulses (forward) or by a batched backward, whichever is cheaper (`BACKWARD_ADVANTAGE`);
+never one gradient per B unit on the full map. Impulses: one batched forward per chunk; A's
+output is replaced by a small map holding one impulse per image (channel a, or a random mix
+of channels when checking), at s x s phases around the centre, plus an all-zero image.
+Translation equivariance turns the response of B's units to an impulse at a fixed A position
+into the response of B's centre unit to impulses at all A positions. The map is the smallest
+on which the kernels of a random mix of A channels equal those on a larger reference map that
+no longer changes as it grows, so zero padding at its border truncates no path. Backward
+(cheaper when C_B < C_A s^2 / 2, as across a stride-2 pool): A's output is a batch of zero
+maps of that size, and image n gets the gradient of B channel n's centre unit; custom autograd
+functions that the mode has made the identity (RedirectedReLU) are bypassed, and the kernels
+are used only if they reproduce the random mix's exact kernels from impulses.
 """
 
 from __future__ import annotations
@@ -48,12 +67,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import BackwardCFunction
-from torch.overrides import TorchFunctionMode
 
-from rendering.engine.linearize import avg_pool_like_max
+from rendering.engine.linearize import Linearized, NotComposable, Stack, Tape, compose
 from rendering.engine.truncation import frozen_eval, resolve_layer
 
 __all__ = ["Connections", "expanded_weights", "top_connections"]
@@ -65,6 +82,7 @@ MAX_GROWTH = 8  # times the map may grow before we give up on finding the kernel
 # Impulses cost one forward of C_A x stride^2 images; the backward a forward and a backward of
 # C_B images, about twice as much per image (InceptionV1, CPU): the backward wins below this.
 BACKWARD_ADVANTAGE = 0.5
+CHECKED_UNITS = 3  # B units per axis at which composed kernels must reproduce B's response
 
 
 @dataclass
@@ -80,66 +98,32 @@ class _StopForward(BaseException):
     """Ends the forward once B has run; a BaseException so no `except Exception` swallows it."""
 
 
-_RELUS: frozenset[Callable[..., Any]] = frozenset(
-    {F.relu, F.relu_, torch.relu, torch.relu_, Tensor.relu, Tensor.relu_}
-)
-_CLAMPS: frozenset[Callable[..., Any]] = frozenset(
-    {torch.clamp, torch.clamp_min, Tensor.clamp, Tensor.clamp_min}
-)
-_MAX_POOLS: frozenset[Callable[..., Any]] = frozenset(
-    {F.max_pool2d, torch.max_pool2d, F._max_pool2d}  # type: ignore[attr-defined]
-)
-_CONVS: frozenset[Callable[..., Any]] = frozenset({F.conv2d, torch.conv2d})
-
-
-def _is_relu_clamp(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    lower = kwargs.get("min", args[1] if len(args) > 1 else None)
-    upper = kwargs.get("max", args[2] if len(args) > 2 else None)
-    return isinstance(lower, int | float) and lower == 0 and upper is None
-
-
-class _Linearized(TorchFunctionMode):
-    """The linearization of the module docstring; records convolutions run while `between`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.between = False
-        self.conv_weights: list[Tensor] = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        kwargs = dict(kwargs or {})
-        if func in _RELUS or (func in _CLAMPS and _is_relu_clamp(args, kwargs)):
-            return args[0] if args else kwargs["input"]
-        if func is F.local_response_norm:
-            return args[0] if args else kwargs["input"]
-        if func in _MAX_POOLS or getattr(func, "__name__", "") == "max_pool2d_with_indices":
-            return avg_pool_like_max(*args, **kwargs)
-        if func is F.pad and (
-            kwargs.get("value") == -math.inf or (len(args) > 3 and args[3] == -math.inf)
-        ):
-            args = tuple(args[:3])
-            kwargs["value"] = 0.0
-        if func in _CONVS and self.between:
-            self.conv_weights.append(args[1] if len(args) > 1 else kwargs["weight"])
-        return func(*args, **kwargs)
+Inject = Tensor | Callable[[tuple[int, ...]], Tensor] | None
 
 
 @dataclass
 class _Run:
     """What one hooked forward saw."""
 
-    source_shape: tuple[int, ...] = ()
+    source_shape: tuple[int, ...] = ()  # A's own output, before any replacement
+    injected: Tensor | None = None  # what replaced it
     target_output: Tensor | None = None
     conv_weights: list[Tensor] = field(default_factory=list)
 
 
 @contextmanager
 def _hooked(
-    model: nn.Module, source: str, target: str, inject: Tensor | None
-) -> Iterator[tuple[_Run, _Linearized]]:
-    """Hooks on A (optionally replacing its output) and B, and the linearizing mode."""
+    model: nn.Module,
+    source: str,
+    target: str,
+    inject: Inject,
+    tape: Tape | None,
+    meta_before: bool,
+) -> Iterator[tuple[_Run, Linearized]]:
+    """Hooks on A (optionally replacing its output by `inject`, or by what it returns for A's
+    shape) and B, and the linearizing mode (recording on `tape` from A on)."""
     run = _Run()
-    mode = _Linearized()
+    mode = Linearized(tape, meta_before=meta_before)
 
     def on_source(_module: nn.Module, _inputs: object, output: object) -> Tensor | None:
         if run.source_shape:  # a module called twice: A is its first call
@@ -148,7 +132,12 @@ def _hooked(
             raise ValueError(f"connections need spatial layers; {source!r} is not (N, C, H, W)")
         run.source_shape = tuple(output.shape)
         mode.between = True
-        return None if inject is None else inject.to(output.dtype)
+        if inject is not None:
+            replacement = inject(run.source_shape) if callable(inject) else inject
+            run.injected = output = replacement.to(output.dtype)
+        if tape is not None:
+            tape.start(output)
+        return run.injected
 
     def on_target(_module: nn.Module, _inputs: object, output: object) -> None:
         if not run.source_shape:
@@ -175,9 +164,16 @@ def _hooked(
 
 
 def _forward(
-    model: nn.Module, source: str, target: str, image: Tensor, inject: Tensor | None
+    model: nn.Module,
+    source: str,
+    target: str,
+    image: Tensor,
+    inject: Inject,
+    tape: Tape | None = None,
+    *,
+    meta_before: bool = False,
 ) -> _Run:
-    with _hooked(model, source, target, inject) as (run, _mode):
+    with _hooked(model, source, target, inject, tape, meta_before) as (run, _mode):
         try:
             with contextlib.suppress(_StopForward):
                 model(image)
@@ -192,7 +188,7 @@ def _forward(
     if run.target_output is None:
         missing = target if run.source_shape else source
         raise ValueError(f"layer {missing!r} is never called in the model's forward")
-    if inject is not None and run.target_output.shape[0] != inject.shape[0]:
+    if run.injected is not None and run.target_output.shape[0] != run.injected.shape[0]:
         raise ValueError(f"target {target!r} does not depend on source {source!r}")
     return run
 
@@ -433,26 +429,205 @@ def _smallest_exact_size(
     return size, reference
 
 
-def _direct(kernels: Tensor, conv_weights: list[Tensor]) -> Tensor | None:
+def _direct(kernels: np.ndarray, conv_weights: list[Tensor]) -> Tensor | None:
     """The weights of the one convolution between A and B, if they are the whole connection."""
     if len(conv_weights) != 1:
         return None
     weight = conv_weights[0].detach()
-    if weight.shape != kernels.shape or not _agree(kernels, weight):
+    if weight.shape != kernels.shape or not _agree(torch.from_numpy(kernels), weight.cpu()):
         return None
     return weight
 
 
 def _strength(kernels: np.ndarray) -> np.ndarray:
-    # In float64, a few B channels at a time: a float64 copy of late layers' kernels is 0.7 GB.
-    rows = max(1, CHUNK_ELEMENTS // max(1, kernels[:1].size))
-    squares = [
-        (kernels[i : i + rows].astype(np.float64) ** 2).sum(axis=(2, 3))
-        for i in range(0, kernels.shape[0], rows)
-    ]
-    norm = np.sqrt(np.concatenate(squares)) if squares else np.zeros(kernels.shape[:2])
-    sign = np.where(kernels.sum(axis=(2, 3), dtype=np.float64) < 0, -1.0, 1.0)
-    return (sign * norm).astype(np.float32)
+    flat = torch.from_numpy(kernels).flatten(2)  # (C_B, C_A, taps)
+    norm, total = _norm_and_sum(flat.flatten(0, 1).T)
+    return torch.where(total < 0, -norm, norm).view(flat.shape[:2]).numpy()
+
+
+@dataclass
+class _Probe:
+    """One forward with A's output replaced by a random map (image 0) and zeros (image 1)."""
+
+    run: _Run
+    tape: Tape  # every operation from A's output on
+    random_map: Tensor  # (C_A, H, W), the size of A's real output
+    response: Tensor  # (C_B, h, w): B's response to it, biases removed
+    meta_before: bool  # whether what runs before A could run on the meta device
+
+
+def _probe(model: nn.Module, source: str, target: str, image: Tensor) -> _Probe:
+    """The probe forward. What runs before A only shapes A's output, which is replaced, so it
+    runs on the meta device (shapes, no arithmetic) where the model allows; else on `image`."""
+
+    def inject(shape: tuple[int, ...]) -> Tensor:
+        return _random_maps(shape[1:]).to(image.device)
+
+    meta_before = True
+    try:
+        tape = Tape()
+        run = _forward(model, source, target, image, inject, tape, meta_before=True)
+    except Exception:  # an operation without a meta kernel, a skip from before A, ...
+        tape, meta_before = Tape(), False
+        run = _forward(model, source, target, image, inject, tape)
+    assert run.injected is not None and run.target_output is not None
+    out = run.target_output
+    return _Probe(run, tape, run.injected[0], out[0] - out[1], meta_before)
+
+
+def _random_maps(shape: tuple[int, ...]) -> Tensor:
+    """A random map of `shape` (C, H, W) and a zero one; deterministic."""
+    random = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    return torch.stack([random, torch.zeros_like(random)])
+
+
+def _composed(
+    model: nn.Module, source: str, target: str, image: Tensor, probe: _Probe
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(kernels (C_B, C_A, kh, kw), strength) multiplied out from the probe's tape, if B's
+    response to a random map reproduces them; None where the tape holds an operation `compose`
+    does not know, or the response does not (then the kernels are measured)."""
+    c_a = probe.random_map.shape[0]
+    assert probe.run.target_output is not None
+    try:
+        stack, stride, origin = compose(probe.tape, probe.run.target_output, c_a).dense()
+    except NotComposable:
+        return None
+    finally:
+        probe.tape = Tape()  # let go of the forward's tensors
+    reproduced = _reproduces(stack, stride, origin, probe.random_map, probe.response)
+    if reproduced is None:  # A's real map is too small to hold a B unit's whole kernel
+        size = tuple(2 * k + 2 * s for k, s in zip(stack.size, stride, strict=True))
+        maps = _random_maps((c_a, *size)).to(image.device)
+        run = _forward(model, source, target, image, maps, meta_before=probe.meta_before)
+        assert run.target_output is not None
+        response = run.target_output[0] - run.target_output[1]
+        reproduced = _reproduces(stack, stride, origin, maps[0], response)
+    if not reproduced:
+        return None
+    box = _box(_stack_magnitude(stack))
+    return None if box is None else _laid_out(stack, box)
+
+
+def _stack_magnitude(stack: Stack) -> Tensor:
+    """The largest |kernel value| at each position of the stack's box, over all channels."""
+    magnitude = torch.zeros(stack.size)
+    for kernel, (y, x) in stack.parts:
+        low, high = kernel.reshape(kernel.shape[0] * kernel.shape[1], -1).aminmax(dim=1)
+        part = torch.maximum(high, -low).view(kernel.shape[:2]).float().cpu()
+        region = magnitude[y : y + part.shape[0], x : x + part.shape[1]]
+        region.copy_(torch.maximum(region, part))
+    return magnitude
+
+
+def _laid_out(stack: Stack, box: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
+    """(kernels (C_B, C_A, kh, kw) cut to `box`, strength), part by part: the zeros around a
+    concatenation's small parts are never copied or summed."""
+    (top, bottom), (left, right) = (box[0].start, box[0].stop), (box[1].start, box[1].stop)
+    channels = sum(kernel.shape[2] for kernel, _ in stack.parts)
+    sources = stack.parts[0][0].shape[3]
+    # Zeros written in order (torch.zeros, not np.zeros): the pages of a fresh array faulted in
+    # by the transposing copies below, out of order, cost several times the copies themselves.
+    out = torch.zeros(channels, sources, bottom - top, right - left)
+    norms, sums, start = [], [], 0
+    for kernel, (y, x) in stack.parts:
+        (rows, cols, count, _) = kernel.shape
+        (y0, y1), (x0, x1) = _overlap(y, rows, top, bottom), _overlap(x, cols, left, right)
+        piece = kernel[y0 - y : y1 - y, x0 - x : x1 - x].float().cpu()  # (h, w, count, C_A)
+        out[start : start + count, :, y0 - top : y1 - top, x0 - left : x1 - left] = piece.permute(
+            2, 3, 0, 1
+        )
+        norm, total = _norm_and_sum(piece.reshape((y1 - y0) * (x1 - x0), count * sources))
+        norms.append(norm.view(count, sources))
+        sums.append(total.view(count, sources))
+        start += count
+    norm, total = torch.cat(norms), torch.cat(sums)
+    return out.numpy(), torch.where(total < 0, -norm, norm).numpy()
+
+
+def _norm_and_sum(taps: Tensor) -> tuple[Tensor, Tensor]:
+    """L2 norm and sum of each column of `taps` (taps, kernels), about a million numbers at a
+    time: the squares of late layers' kernels at once would be hundreds of megabytes of fresh
+    memory. Float32 sums over a kernel's few hundred taps are within ~1e-7 of float64."""
+    norms, sums = taps.new_empty(taps.shape[1]), taps.new_empty(taps.shape[1])
+    columns = max(1, CHUNK_ELEMENTS // 32 // max(1, taps.shape[0]))
+    for start in range(0, taps.shape[1], columns):
+        block = taps[:, start : start + columns]
+        norms[start : start + columns] = (block * block).sum(dim=0).sqrt()
+        sums[start : start + columns] = block.sum(dim=0)
+    return norms, sums
+
+
+def _overlap(start: int, length: int, low: int, high: int) -> tuple[int, int]:
+    """The part of [start, start + length) inside [low, high), possibly empty."""
+    first = max(start, low)
+    return first, max(first, min(start + length, high))
+
+
+def _reproduces(
+    stack: Stack,
+    stride: tuple[int, int],
+    origin: tuple[int, int],
+    random_map: Tensor,
+    response: Tensor,
+) -> bool | None:
+    """Whether `response` (C_B, h, w) of B to `random_map` (C_A, H, W) is the convolution of
+    the map with the kernels in `stack`, B unit y reading A from stride y + origin, at B
+    units whose kernel lies inside the map (up to `CHECKED_UNITS` per axis, spread over them);
+    None where no unit's does.
+
+    Such a unit is exact: every unit on its paths from A has its kernel inside the map too,
+    so it lies inside its own map, and no zero padding or partial window reaches it."""
+    units = []
+    for axis in range(2):
+        s, o, k = stride[axis], origin[axis], stack.size[axis]
+        size = random_map.shape[1 + axis]
+        inside = [y for y in range(response.shape[1 + axis]) if 0 <= s * y + o <= size - k]
+        if not inside:
+            return None
+        picks = np.linspace(0, len(inside) - 1, min(CHECKED_UNITS, len(inside))).round()
+        units.append([inside[int(p)] for p in picks])
+    (kh, kw), (sy, sx), (oy, ox) = stack.size, stride, origin
+    patches = torch.stack(
+        [
+            random_map[:, sy * y + oy : sy * y + oy + kh, sx * x + ox : sx * x + ox + kw]
+            for y in units[0]
+            for x in units[1]
+        ],
+        dim=-1,
+    )  # (C_A, kh, kw, units)
+    expected = []
+    for kernel, (y, x) in stack.parts:
+        (rows, cols, count, sources) = kernel.shape
+        seen = patches[:, y : y + rows, x : x + cols].permute(1, 2, 0, 3)
+        products = torch.bmm(
+            kernel.reshape(rows * cols, count, sources), seen.reshape(rows * cols, sources, -1)
+        )
+        expected.append(products.sum(dim=0))
+    observed = response[:, units[0]][:, :, units[1]].reshape(response.shape[0], -1)
+    return _agree(torch.cat(expected), observed)
+
+
+def _measured(model: nn.Module, source: str, target: str, image: Tensor, real: _Run) -> Tensor:
+    """Kernels (C_B, C_A, kh, kw) measured by impulses or by a batched backward, on a map grown
+    until they no longer change; `real` is a forward on A's real map size."""
+    assert real.target_output is not None
+    (_, c_a, h_a, w_a), (h_b, w_b) = real.source_shape, real.target_output.shape[2:]
+    stride = (max(1, round(h_a / h_b)), max(1, round(w_a / w_b)))
+    geometry = _Geometry(c_a, stride)
+    # Start from the real map: the kernel of most layer pairs fits in it.
+    start = (max(h_a, 2 * stride[0] + 1), max(w_a, 2 * stride[1] + 1))
+    size, reference = _smallest_exact_size(model, source, target, image, geometry, start)
+    kernels = None
+    if real.target_output.shape[1] < BACKWARD_ADVANTAGE * c_a * len(geometry.phases):
+        kernels = _exact_backward(model, source, target, image, geometry, size, reference)
+    if kernels is None:
+        eye = torch.eye(c_a, device=image.device)
+        measured = _measure(model, source, target, image, eye, geometry, size)
+        if measured.kernels is None:
+            raise ValueError(f"target {target!r} does not depend on source {source!r}")
+        kernels = measured.kernels.transpose(0, 1)  # (C_B, C_A, kh, kw)
+    return kernels
 
 
 def expanded_weights(
@@ -477,31 +652,19 @@ def expanded_weights(
     if preprocess is not None:
         image = preprocess(image)
     with frozen_eval(model), torch.no_grad():
-        real = _forward(model, source, target, image, None)
-        assert real.target_output is not None
-        (_, c_a, h_a, w_a), (h_b, w_b) = real.source_shape, real.target_output.shape[2:]
-        stride = (max(1, round(h_a / h_b)), max(1, round(w_a / w_b)))
-        geometry = _Geometry(c_a, stride)
-        # Start from the real map: the kernel of most layer pairs fits in it.
-        start = (max(h_a, 2 * stride[0] + 1), max(w_a, 2 * stride[1] + 1))
-        size, reference = _smallest_exact_size(model, source, target, image, geometry, start)
-        kernels = None
-        if real.target_output.shape[1] < BACKWARD_ADVANTAGE * c_a * len(geometry.phases):
-            kernels = _exact_backward(model, source, target, image, geometry, size, reference)
-        if kernels is None:
-            eye = torch.eye(c_a, device=image.device)
-            measured = _measure(model, source, target, image, eye, geometry, size)
-            if measured.kernels is None:
-                raise ValueError(f"target {target!r} does not depend on source {source!r}")
-            kernels = measured.kernels.transpose(0, 1)  # (C_B, C_A, kh, kw)
+        probe = _probe(model, source, target, image)
+        composed = _composed(model, source, target, image, probe)
+        if composed is None:
+            measured = _measured(model, source, target, image, probe.run)
+            array = np.ascontiguousarray(measured.float().cpu().numpy())
+            composed = array, _strength(array)
+    kernels, strength = composed
     method = "expanded"
-    direct = _direct(kernels, real.conv_weights)
-    if direct is not None:
-        kernels, method = direct, "direct"
-    if method == "direct":
-        kernels = kernels.clone()  # the model's own weight: never hand out its memory
-    array = np.ascontiguousarray(kernels.float().cpu().numpy())
-    return Connections(source, target, array, _strength(array), method)
+    direct = _direct(kernels, probe.run.conv_weights)
+    if direct is not None:  # the model's own weight, copied: never hand out its memory
+        kernels, method = direct.float().cpu().numpy().copy(), "direct"
+        strength = _strength(kernels)
+    return Connections(source, target, kernels, strength, method)
 
 
 def _mix(channels: int, device: torch.device) -> Tensor:

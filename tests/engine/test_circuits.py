@@ -6,8 +6,10 @@ import torch
 from lucent.modelzoo import inceptionv1
 from torch import Tensor, nn
 from torchvision.models import alexnet
+from torchvision.models.inception import InceptionB, InceptionC
+from torchvision.models.resnet import BasicBlock
 
-from rendering.engine import circuits
+from rendering.engine import circuits, linearize
 from rendering.engine.circuits import Connections, expanded_weights, top_connections
 
 
@@ -133,6 +135,74 @@ def test_one_convolution_between_layers_gives_its_weights_as_direct(inception: n
     np.testing.assert_array_equal(connections.kernels, weight)
 
 
+def _linearized_gradient(model: nn.Module, source: str, target: str, channel: int) -> Tensor:
+    """d B[channel]'s centre / d A on the full 224 px map, cropped to where it is not zero."""
+    seen: dict[str, Tensor] = {}
+
+    def on_source(_m: nn.Module, _i: object, out: Tensor) -> Tensor:
+        seen["a"] = out.detach().requires_grad_(True)
+        return seen["a"]
+
+    def on_target(_m: nn.Module, _i: object, out: Tensor) -> None:
+        seen["b"] = out
+
+    handles = [
+        model.get_submodule(source).register_forward_hook(on_source),
+        model.get_submodule(target).register_forward_hook(on_target),
+    ]
+    try:
+        with linearize.Linearized():
+            model(torch.zeros(1, 3, 224, 224))
+    finally:
+        for handle in handles:
+            handle.remove()
+    b = seen["b"]
+    (grad,) = torch.autograd.grad(b[0, channel, b.shape[2] // 2, b.shape[3] // 2], seen["a"])
+    rows = grad[0].abs().amax(dim=(0, 2)).nonzero().flatten()
+    cols = grad[0].abs().amax(dim=(0, 1)).nonzero().flatten()
+    return grad[0, :, int(rows[0]) : int(rows[-1]) + 1, int(cols[0]) : int(cols[-1]) + 1]
+
+
+def test_inception_v1_kernels_across_a_max_pool_are_composed_and_equal_the_gradient(
+    inception: nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(circuits, "_measured", _forbidden)
+    connections = expanded_weights(inception, "conv2d2", "mixed3a", input_size=224)
+    assert connections.kernels.shape == (256, 192, 11, 11)
+    # Plain ReLUs: lucent's RedirectedReLU would scale the gradient through negative inputs.
+    plain = inceptionv1(pretrained=False, redirected_ReLU=False).eval()
+    plain.load_state_dict(inception.state_dict())
+    for channel in (200, 223):  # the 5x5 branch: its kernels fill the whole 11 x 11 box
+        gradient = _linearized_gradient(plain, "conv2d2", "mixed3a", channel)
+        np.testing.assert_allclose(
+            connections.kernels[channel], gradient.numpy(), atol=1e-6, rtol=1e-4
+        )
+
+
+class RealPrefix(nn.Module):
+    """Reads a number off its input before a: that part cannot run on the meta device."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.a = nn.ReLU()
+        self.conv = nn.Conv2d(4, 5, 3, padding=1)
+        self.b = nn.ReLU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.b(self.conv(self.a(self.stem(x + float(x.mean())))))
+
+
+def test_a_model_that_cannot_run_on_the_meta_device_is_composed_all_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(circuits, "_measured", _forbidden)
+    net = RealPrefix().eval()
+    connections = expanded_weights(net, "a", "b", input_size=16)
+    assert connections.method == "direct"
+    np.testing.assert_array_equal(connections.kernels, net.conv.weight.detach().numpy())
+
+
 def test_mixed_layers_across_a_max_pool_leave_the_model_unchanged(inception: nn.Module) -> None:
     before = {k: v.clone() for k, v in inception.state_dict().items()}
     inception.train()
@@ -155,12 +225,16 @@ def test_mixed_layers_across_a_max_pool_leave_the_model_unchanged(inception: nn.
     assert torch.overrides._get_current_function_mode_stack() == []
 
 
-@pytest.mark.parametrize("backward", [False, True], ids=["impulses", "backward"])
+@pytest.mark.parametrize("way", ["composed", "impulses", "backward"])
 def test_alexnet_kernels_across_a_max_pool_are_the_pooled_convolution(
-    backward: bool, monkeypatch: pytest.MonkeyPatch
+    way: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Both ways of measuring kernels must give them exactly: force one, then the other.
-    monkeypatch.setattr(circuits, "BACKWARD_ADVANTAGE", math.inf if backward else 0.0)
+    # Every way of computing kernels must give them exactly: force each in turn.
+    monkeypatch.setattr(circuits, "BACKWARD_ADVANTAGE", math.inf if way == "backward" else 0.0)
+    if way == "composed":
+        monkeypatch.setattr(circuits, "_measured", _forbidden)
+    else:
+        monkeypatch.setattr(circuits, "_composed", lambda *args: None)
     measured: list[Tensor | None] = []
     measure_backward = circuits._measure_backward
 
@@ -172,7 +246,7 @@ def test_alexnet_kernels_across_a_max_pool_are_the_pooled_convolution(
     torch.manual_seed(0)
     model = alexnet(weights=None)
     connections = expanded_weights(model, "features.1", "features.4", input_size=224)
-    if backward:  # and the backward's kernels are the ones returned, not a fallback's
+    if way == "backward":  # and the backward's kernels are the ones returned, not a fallback's
         assert measured and measured[-1] is not None
         np.testing.assert_array_equal(connections.kernels, measured[-1].numpy())
     else:
@@ -186,3 +260,143 @@ def test_alexnet_kernels_across_a_max_pool_are_the_pooled_convolution(
             expected[:, :, i : i + 9 : 2, j : j + 9 : 2] += weight / 9
     assert connections.method == "expanded"
     np.testing.assert_allclose(connections.kernels, expected.numpy(), atol=1e-6, rtol=1e-4)
+
+
+def _forbidden(*args: object) -> None:
+    raise AssertionError("the kernels were measured, not composed")
+
+
+def _measured_too(
+    monkeypatch: pytest.MonkeyPatch, model: nn.Module, *args: object, **kwargs: object
+) -> tuple[Connections, Connections]:
+    """The connections composed (measuring forbidden), then measured (composing disabled)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(circuits, "_measured", _forbidden)
+        composed = expanded_weights(model, *args, **kwargs)  # type: ignore[arg-type]
+    with monkeypatch.context() as patch:
+        patch.setattr(circuits, "_composed", lambda *args: None)
+        measured = expanded_weights(model, *args, **kwargs)  # type: ignore[arg-type]
+    return composed, measured
+
+
+def test_the_tiny_networks_kernels_are_composed_even_from_a_map_smaller_than_them(
+    tiny: TinyCircuit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At 4 px A's map cannot hold a B unit's 5x5 kernel: the check needs a larger map.
+    monkeypatch.setattr(circuits, "_measured", _forbidden)
+    connections = expanded_weights(tiny, "a", "b", input_size=4)
+    np.testing.assert_allclose(
+        connections.kernels, analytic_tiny_kernels(tiny), atol=1e-6, rtol=1e-5
+    )
+
+
+class Shuffled(nn.Module):
+    """A channel permutation by indexing between a and b: linear, but nothing compose knows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.a = nn.ReLU()
+        self.conv = nn.Conv2d(4, 5, 3, padding=1)
+        self.b = nn.ReLU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.b(self.conv(self.a(self.stem(x))[:, [2, 0, 3, 1]]))
+
+
+def test_an_operation_compose_does_not_know_falls_back_to_measuring(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    torch.manual_seed(1)
+    net = Shuffled().eval()
+    measured = circuits._measured
+    calls: list[str] = []
+
+    def recording(*args: object) -> Tensor:
+        calls.append("measured")
+        return measured(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(circuits, "_measured", recording)
+    connections = expanded_weights(net, "a", "b", input_size=16)
+    assert calls == ["measured"]
+    expected = torch.zeros_like(net.conv.weight)
+    expected[:, [2, 0, 3, 1]] = net.conv.weight.detach()
+    np.testing.assert_allclose(connections.kernels, expected.numpy(), atol=1e-6, rtol=1e-5)
+
+
+def test_composed_kernels_that_do_not_reproduce_the_network_are_never_returned(
+    tiny: TinyCircuit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dense = linearize.ConvMap.dense
+
+    def wrong(self: linearize.ConvMap) -> tuple[linearize.Stack, tuple[int, int], tuple[int, int]]:
+        stack, stride, origin = dense(self)
+        upside_down = tuple((kernel.flip(0), offset) for kernel, offset in stack.parts)
+        return linearize.Stack(upside_down, stack.size), stride, origin
+
+    monkeypatch.setattr(linearize.ConvMap, "dense", wrong)
+    connections = expanded_weights(tiny, "a", "b", input_size=16)
+    np.testing.assert_allclose(
+        connections.kernels, analytic_tiny_kernels(tiny), atol=1e-6, rtol=1e-5
+    )
+
+
+def _randomized_batch_norms(model: nn.Module) -> nn.Module:
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-1, 1)
+                module.running_var.uniform_(0.5, 2)
+                module.weight.uniform_(-2, 2)
+    return model.eval()
+
+
+class ResidualBlocks(nn.Module):
+    """a -> a strided ResNet block (batch norm, a 1x1 strided shortcut) -> a plain one -> b."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.a = nn.ReLU()
+        shortcut = nn.Sequential(nn.Conv2d(4, 6, 1, stride=2, bias=False), nn.BatchNorm2d(6))
+        self.down = BasicBlock(4, 6, stride=2, downsample=shortcut)
+        self.b = BasicBlock(6, 6)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.b(self.down(self.a(self.stem(x))))
+
+
+def test_residual_blocks_with_batch_norm_compose_to_the_measured_kernels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    torch.manual_seed(2)
+    net = _randomized_batch_norms(ResidualBlocks())
+    composed, measured = _measured_too(monkeypatch, net, "a", "b", input_size=32)
+    assert composed.kernels.shape == measured.kernels.shape == (6, 4, 15, 15)
+    np.testing.assert_allclose(composed.kernels, measured.kernels, atol=1e-5, rtol=1e-4)
+
+
+class InceptionV3Blocks(nn.Module):
+    """a -> a grid reduction (strided branches, a max pool) -> 1x7 / 7x1 factorized branches
+    with an average pool -> b."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.a = nn.ReLU()
+        self.reduce = InceptionB(4)
+        self.b = InceptionC(484, channels_7x7=4)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.b(self.reduce(self.a(self.stem(x))))
+
+
+def test_inception_v3_blocks_compose_to_the_measured_kernels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    torch.manual_seed(3)
+    net = _randomized_batch_norms(InceptionV3Blocks())
+    composed, measured = _measured_too(monkeypatch, net, "a", "b", input_size=48)
+    assert composed.kernels.shape == measured.kernels.shape
+    assert composed.kernels.shape[:2] == (768, 4)
+    np.testing.assert_allclose(composed.kernels, measured.kernels, atol=1e-5, rtol=1e-4)

@@ -7,14 +7,20 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 class Command(BaseCommand):
     help = (
         "Prepare the demo: import InceptionV1 (pretrained if it can be downloaded, else random "
-        "init), render one whole layer and compute the connections between layers, here, with "
-        "progress bars. Safe to run again."
+        "init), render one whole layer, compute the connections between layers, build the demo "
+        "dataset and compute dataset examples and tuning curves, here, with progress bars. "
+        "Safe to run again."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--layer", default="conv2d2", help="the layer to render in full")
         parser.add_argument("--steps", type=int, default=64)
         parser.add_argument("--size", type=int, default=128)
+        parser.add_argument(
+            "--examples-layers",
+            default="conv2d2,mixed3a,mixed3b,mixed4a",
+            help="layers that get dataset examples and tuning curves",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -41,3 +47,29 @@ class Command(BaseCommand):
         )
         self.stdout.write("Computing the connections between consecutive layers (top 20 each way)")
         call_command("connections", "inceptionv1", top=20, here=True)
+        from django.conf import settings
+
+        from rendering.demo_dataset import LICENCE, demo_dataset_build
+
+        folder = settings.VAR_DIR / "datasets" / "demo"
+        count = demo_dataset_build(folder)
+        self.stdout.write(f"Demo dataset: {count} images in {folder}")
+        call_command(
+            "dataset_register",
+            "demo",
+            str(folder),
+            name="Demo images",
+            description="scikit-image's sample photographs with crops, and synthetic stimuli",
+            licence=LICENCE,
+        )
+        self.stdout.write(
+            f"Dataset examples, statistics and tuning curves for {options['examples_layers']}"
+        )
+        call_command(
+            "examples",
+            "inceptionv1",
+            dataset="demo",
+            layers=options["examples_layers"],
+            tuning=True,
+            here=True,
+        )

@@ -1,0 +1,106 @@
+"""Whole-page cache for anonymous readers, invalidated by the model's `content_version`.
+
+The key holds everything a page depends on: its absolute URL (pages print absolute permalinks),
+the model's content version (bumped by `model_touch` on every change its pages show; the zoo
+uses all of them) and the date (the Cite box names the access date). A changed page therefore
+gets a new key at once, in every process, whatever the cache backend; nothing needs deleting.
+
+`PageCache` sits near the top of the middleware stack, so a hit costs one indexed query (the
+content version) and one cache read, and skips sessions, CSRF, auth and the view. Only views
+marked `@page_cacheable` are stored; visitors with a session (staff, signed-in researchers)
+always get a fresh page.
+"""
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils import timezone
+from django.utils.cache import get_conditional_response, set_response_etag
+
+TIMEOUT_S = 24 * 3600
+_MODEL_PAGE = re.compile(
+    r"^/(?:embed/)?models/(?P<slug>[a-z0-9][a-z0-9_-]*)(?:@(?P<version>[0-9a-f]{4,16}))?/"
+)
+_ZOO_PAGES = ("/", "/models/")
+_KEPT_HEADERS = ("Content-Type", "ETag", "X-Frame-Options", "Content-Language", "Vary")
+
+
+def page_cacheable(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Mark a view's 200 responses as the same for every anonymous visitor."""
+
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = view(request, *args, **kwargs)
+        response.page_cacheable = True  # type: ignore[attr-defined]
+        return response
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return wrapper
+
+
+def content_version(path: str) -> str | None:
+    """What the page at `path` depends on, or None for pages this cache does not keep."""
+    from neurons.models import NetworkModel
+    from neurons.selectors import catalogue_version
+
+    if path in _ZOO_PAGES:
+        return catalogue_version()
+    match = _MODEL_PAGE.match(path)
+    if match is None:
+        return None
+    models = NetworkModel.objects.filter(slug=match["slug"], status=NetworkModel.Status.READY)
+    if match["version"]:
+        models = models.filter(version=match["version"])
+    found = models.order_by("-created", "-pk").values_list("pk", "content_version").first()
+    if found is None:
+        return None  # unknown or renamed: the view answers (404 or 301)
+    return f"{found[0]}.{found[1]}"
+
+
+class PageCache:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        key = self._key(request)
+        if key is not None:
+            hit = cache.get(key)
+            if hit is not None:
+                content, headers = hit
+                cached = HttpResponse(content)
+                for name, value in headers.items():
+                    cached[name] = value
+                cached["X-Page-Cache"] = "hit"
+                conditional = get_conditional_response(request, etag=headers.get("ETag"))
+                return conditional or cached
+        response = self.get_response(request)
+        if (
+            key is not None
+            and getattr(response, "page_cacheable", False)
+            and response.status_code == 200
+            and isinstance(response, HttpResponse)
+            and not response.cookies
+        ):
+            if not response.has_header("ETag"):
+                set_response_etag(response)
+            headers = {name: response[name] for name in _KEPT_HEADERS if response.has_header(name)}
+            cache.set(key, (response.content, headers), TIMEOUT_S)
+            response["X-Page-Cache"] = "miss"
+        return response
+
+    @staticmethod
+    def _key(request: HttpRequest) -> str | None:
+        if request.method not in ("GET", "HEAD"):
+            return None
+        if settings.SESSION_COOKIE_NAME in request.COOKIES:
+            return None
+        version = content_version(request.path)
+        if version is None:
+            return None
+        raw = f"{request.build_absolute_uri()}|{version}|{timezone.now().date()}"
+        return "page:" + hashlib.sha256(raw.encode()).hexdigest()
