@@ -29,6 +29,7 @@ def page(tmp_path: Path):  # type: ignore[no-untyped-def]
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         context = browser.new_context(viewport={"width": 1200, "height": 900})
+        context.grant_permissions(["clipboard-read", "clipboard-write"])
         try:
             yield context.new_page()
         finally:
@@ -56,6 +57,11 @@ def test_a_reader_browses_from_the_zoo_to_a_unit_and_on_by_keyboard(
     page.get_by_role("link", name="conv2d2", exact=True).click()
     page.wait_for_url("**/models/inceptionv1/conv2d2/")
     page.screenshot(path=shots / "layer.png")
+    page.get_by_role("link", name="negative", exact=True).click()
+    page.wait_for_url("**/models/inceptionv1/conv2d2/?technique=negative")
+    assert page.locator('nav.techniques a[aria-current="page"]').inner_text() == "negative"
+    page.get_by_role("link", name="channel", exact=True).click()
+    page.wait_for_url("**/models/inceptionv1/conv2d2/?technique=channel")
     image = page.get_by_alt_text("channel visualization of conv2d2:4")
     assert image.evaluate("img => img.complete && img.naturalWidth") == 96
     image.click()
@@ -71,6 +77,14 @@ def test_a_reader_browses_from_the_zoo_to_a_unit_and_on_by_keyboard(
     page.get_by_text("BibTeX, APA, CSL-JSON").click()
     bibtex = page.locator("#bibtex")
     assert bibtex.is_visible() and f"inceptionv1@{model.version}" in bibtex.inner_text()
+    page.get_by_role("button", name="Copy BibTeX").click()
+    page.get_by_role("button", name="Copied").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == bibtex.inner_text()
+
+    page.goto(live_server.url + f"/embed/models/inceptionv1@{model.version}/conv2d2/4/")
+    card = page.get_by_alt_text("Channel visualization of conv2d2:4")
+    assert card.evaluate("img => img.complete && img.naturalWidth") > 0
+    page.screenshot(path=shots / "embed.png")
 
     page.goto(live_server.url + "/inceptionv1/conv2d2:5")
     page.wait_for_url("**/models/inceptionv1/conv2d2/5/")
