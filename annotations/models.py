@@ -1,0 +1,325 @@
+"""People and what they write about units: institutions, circuit notes, comments, reports.
+
+Bodies are stored twice: the author's Markdown (`body`, what revisions and edits use) and the
+sanitized HTML it renders to (`body_html`, the only thing pages print). Nothing is ever deleted
+by moderation or by authors: hidden and deleted rows stay, and pages leave them out.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from neurons.models import Unit
+
+TITLE_MAX = 200
+NOTE_BODY_MAX = 20_000
+COMMENT_BODY_MAX = 5_000
+REASON_MAX = 1_000
+
+
+class Institution(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    email_domains = models.TextField(
+        blank=True,
+        help_text="verified email domains, one per line: people who sign up with an address "
+        "at one of them become members",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("annotations:institution", kwargs={"slug": self.slug})
+
+    @property
+    def domains(self) -> list[str]:
+        return [d.strip().lower() for d in self.email_domains.split() if d.strip()]
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        MEMBER = "member", "member"
+        CURATOR = "curator", "curator"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    institution = models.ForeignKey(
+        Institution, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "institution"], name="membership_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.institution} ({self.role})"
+
+
+class Profile(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    display_name = models.CharField(max_length=100, blank=True)
+    institution = models.ForeignKey(
+        Institution,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="the affiliation shown beside the person's work (one of their memberships)",
+    )
+
+    def __str__(self) -> str:
+        return self.display_name or self.user.get_username()
+
+    def get_absolute_url(self) -> str:
+        return reverse("annotations:person", kwargs={"username": self.user.get_username()})
+
+
+class Note(models.Model):
+    """A circuit note: Markdown about some units and the typed edges between them."""
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "public"
+        INSTITUTION = "institution", "my institution only"
+        PRIVATE = "private", "private (only me)"
+
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notes"
+    )
+    institution = models.ForeignKey(
+        Institution,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="notes",
+        help_text="the author's affiliation when written; institution-only notes are for its "
+        "members",
+    )
+    title = models.CharField(max_length=TITLE_MAX)
+    body = models.TextField(help_text="Markdown, as written")
+    body_html = models.TextField(help_text="sanitized HTML rendered from body")
+    visibility = models.CharField(
+        max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE
+    )
+    published = models.DateTimeField(
+        null=True, blank=True, help_text="empty while a draft: only the author sees it"
+    )
+    hidden = models.BooleanField(default=False, help_text="hidden by a moderator")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-published", "-created"]
+        indexes = [models.Index(fields=["visibility", "hidden", "-published"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("annotations:note", kwargs={"pk": self.pk})
+
+    @property
+    def is_public(self) -> bool:
+        return (
+            self.published is not None
+            and self.visibility == self.Visibility.PUBLIC
+            and not self.hidden
+        )
+
+
+class NoteUnit(models.Model):
+    note = models.ForeignKey(Note, on_delete=models.CASCADE, related_name="note_units")
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="note_units")
+    position = models.PositiveSmallIntegerField()
+    role = models.CharField(max_length=40, blank=True, help_text="input, output, inhibitor, …")
+
+    class Meta:
+        ordering = ["note", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["note", "unit"], name="noteunit_note_unit_unique"),
+            models.UniqueConstraint(fields=["note", "position"], name="noteunit_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.unit} in note {self.note_id}"
+
+
+class NoteEdge(models.Model):
+    class Kind(models.TextChoices):
+        EXCITATORY = "excitatory", "excitatory"
+        INHIBITORY = "inhibitory", "inhibitory"
+
+    note = models.ForeignKey(Note, on_delete=models.CASCADE, related_name="edges")
+    source = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+")
+    target = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    strength = models.FloatField(
+        null=True, blank=True, help_text="from the stored connections when they have it"
+    )
+
+    class Meta:
+        ordering = ["note", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.source} → {self.target} ({self.kind})"
+
+
+class NoteRevision(models.Model):
+    """One saved state of a note, written on every create and edit; never changed."""
+
+    note = models.ForeignKey(Note, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+    title = models.CharField(max_length=TITLE_MAX)
+    body = models.TextField()
+    units = models.TextField(help_text="the units field as written, normalized")
+    edges = models.TextField(help_text="the edges field as written, normalized")
+    visibility = models.CharField(max_length=16, choices=Note.Visibility.choices)
+
+    class Meta:
+        ordering = ["note", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["note", "number"], name="noterevision_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.note} r{self.number}"
+
+    def get_absolute_url(self) -> str:
+        return reverse(
+            "annotations:note-revision", kwargs={"pk": self.note_id, "number": self.number}
+        )
+
+
+class Comment(models.Model):
+    """A comment on a unit or on a note; replies point at their parent."""
+
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="comments"
+    )
+    unit = models.ForeignKey(
+        Unit, null=True, blank=True, on_delete=models.CASCADE, related_name="comments"
+    )
+    note = models.ForeignKey(
+        Note, null=True, blank=True, on_delete=models.CASCADE, related_name="comments"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
+    body = models.TextField()
+    body_html = models.TextField()
+    created = models.DateTimeField(auto_now_add=True)
+    edited = models.DateTimeField(null=True, blank=True)
+    deleted = models.DateTimeField(null=True, blank=True, help_text="soft delete by the author")
+    hidden = models.BooleanField(default=False, help_text="hidden by a moderator")
+
+    class Meta:
+        ordering = ["created", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(unit__isnull=False, note__isnull=True))
+                | (models.Q(unit__isnull=True, note__isnull=False)),
+                name="comment_on_unit_or_note",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["unit", "created"]),
+            models.Index(fields=["note", "created"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"comment {self.pk} by {self.author}"
+
+    def get_absolute_url(self) -> str:
+        if self.note_id is not None:
+            base = reverse("annotations:note", kwargs={"pk": self.note_id})
+        else:
+            base = reverse("annotations:unit-discussion", kwargs={"unit_id": self.unit_id})
+        return f"{base}#comment-{self.pk}"
+
+    @property
+    def shown(self) -> bool:
+        return self.deleted is None and not self.hidden
+
+
+class CommentRevision(models.Model):
+    """The body a comment had before an edit (the current body is on the comment)."""
+
+    comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="revisions")
+    body = models.TextField()
+    created = models.DateTimeField(help_text="when this body was written")
+
+    class Meta:
+        ordering = ["comment", "created"]
+
+    def __str__(self) -> str:
+        return f"comment {self.comment_id} as of {self.created:%Y-%m-%d %H:%M}"
+
+
+class Report(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "open"
+        HIDDEN = "hidden", "content hidden"
+        DISMISSED = "dismissed", "dismissed"
+
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports"
+    )
+    note = models.ForeignKey(
+        Note, null=True, blank=True, on_delete=models.CASCADE, related_name="reports"
+    )
+    comment = models.ForeignKey(
+        Comment, null=True, blank=True, on_delete=models.CASCADE, related_name="reports"
+    )
+    reason = models.TextField(max_length=REASON_MAX)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created = models.DateTimeField(auto_now_add=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(note__isnull=False, comment__isnull=True))
+                | (models.Q(note__isnull=True, comment__isnull=False)),
+                name="report_on_note_or_comment",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"report {self.pk} ({self.status})"
+
+
+class Mention(models.Model):
+    """`@username` in a published note or a comment: the mentioned person's inbox."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentions"
+    )
+    note = models.ForeignKey(
+        Note, null=True, blank=True, on_delete=models.CASCADE, related_name="mentions"
+    )
+    comment = models.ForeignKey(
+        Comment, null=True, blank=True, on_delete=models.CASCADE, related_name="mentions"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"mention of {self.user}"

@@ -200,3 +200,21 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+
+# Accounts and annotations. Mail goes to the console unless an SMTP host is configured.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "annotations:notes"
+LOGOUT_REDIRECT_URL = "annotations:notes"
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Microscope <microscope@localhost>")
+ANNOTATIONS_POSTS_PER_MINUTE = env_int("ANNOTATIONS_POSTS_PER_MINUTE", 10)

@@ -40,6 +40,8 @@ urlpatterns = [
         name="circuits-shorthand",
     ),
     path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("annotations.urls")),
 ]
 if not settings.AWS_STORAGE_BUCKET_NAME and settings.MEDIA_URL.startswith("/"):
     # Media from the local folder (the embedded default); a bucket serves its own files.

@@ -55,3 +55,7 @@ SITEMAPS: dict[str, type[Sitemap]] = {  # type: ignore[type-arg]
     "layers": LayerSitemap,
     "units": UnitSitemap,
 }
+
+from annotations.sitemaps import NoteSitemap  # noqa: E402  (annotations builds on neurons)
+
+SITEMAPS["notes"] = NoteSitemap

@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,13 @@ from PIL import Image
 from neurons.models import Layer, NetworkModel
 from neurons.progress import Progress, ignore_progress
 from neurons.services import model_touch
-from rendering.engine.datasets import ImageFiles, batches, file_sha256, list_images
+from rendering.engine.datasets import (
+    IMAGE_EXTENSIONS,
+    ImageFiles,
+    batches,
+    file_sha256,
+    list_images,
+)
 from rendering.engine.datasets import load_image as decode_image
 from rendering.engine.examples import (
     ExamplesState,
@@ -79,11 +85,8 @@ def _storage_images(prefix: str) -> list[str]:
         folder = pending.pop()
         dirs, files = default_storage.listdir(f"{prefix}{folder}".rstrip("/") or ".")
         pending += [f"{folder}{d}/" for d in dirs]
-        found += [f"{folder}{f}" for f in files if f.lower().endswith(IMAGE_SUFFIXES)]
+        found += [f"{folder}{f}" for f in files if PurePath(f).suffix.lower() in IMAGE_EXTENSIONS]
     return sorted(found)
-
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 def dataset_reader(location: str) -> Callable[[str], bytes]:
@@ -120,7 +123,9 @@ def dataset_register(
             raise DatasetRefused(f"{location} is not a folder")
         names = list_images(root)
     if not names:
-        raise DatasetRefused(f"no image files ({', '.join(IMAGE_SUFFIXES)}) under {location}")
+        raise DatasetRefused(
+            f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {location}"
+        )
     read = dataset_reader(location)
     lines = []
     for position, relative in enumerate(names):
@@ -414,14 +419,15 @@ def _store_examples(
 
 
 def _sprite(crops: list[np.ndarray], size: int) -> str:
-    """The crops side by side in one PNG: one request per unit and side, not one per crop."""
+    """The crops side by side in one JPEG: one request per unit and side, not one per crop."""
     if not crops:
         strip = np.full((size, size, 3), 255, dtype=np.uint8)
     else:
         strip = np.concatenate(crops, axis=1)
     buffer = io.BytesIO()
-    Image.fromarray(strip).save(buffer, format="PNG")
-    name, _ = store_content(buffer.getvalue(), folder="examples/sprites")
+    # JPEG: photographs compress 5-10x better than as PNG, and a unit has two strips.
+    Image.fromarray(strip).save(buffer, format="JPEG", quality=88)
+    name, _ = store_content(buffer.getvalue(), folder="examples/sprites", suffix=".jpg")
     return name
 
 

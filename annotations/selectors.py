@@ -1,0 +1,152 @@
+"""Who may see what, and the reads that pages, feeds and the sitemap share.
+
+Every list of notes or comments anywhere starts from `notes_visible_to` or `public_notes`, so
+the visibility rules live here once.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+from django.urls import reverse
+
+from annotations.models import Comment, Institution, Membership, Note, NoteUnit, Profile
+from neurons.models import Unit
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def _user_id(user: User) -> int | None:
+    return user.pk if user.is_authenticated else None
+
+
+def institutions_of(user: User) -> list[int]:
+    if not user.is_authenticated:
+        return []
+    return list(Membership.objects.filter(user_id=user.pk).values_list("institution_id", flat=True))
+
+
+def is_moderator(user: User) -> bool:
+    """Site staff, and curators of any institution."""
+    if not user.is_authenticated:
+        return False
+    if getattr(user, "is_staff", False):
+        return True
+    return Membership.objects.filter(user_id=user.pk, role=Membership.Role.CURATOR).exists()
+
+
+def public_notes() -> QuerySet[Note]:
+    """What anyone may see, and the only notes cached pages, feeds and the sitemap show."""
+    return Note.objects.filter(
+        published__isnull=False, visibility=Note.Visibility.PUBLIC, hidden=False
+    )
+
+
+def notes_visible_to(user: User) -> QuerySet[Note]:
+    """Public notes; the published institution-only notes of the user's institutions; the
+    user's own notes (drafts, private and hidden ones included)."""
+    rule = Q(published__isnull=False, visibility=Note.Visibility.PUBLIC, hidden=False)
+    if user.is_authenticated:
+        rule |= Q(
+            published__isnull=False,
+            visibility=Note.Visibility.INSTITUTION,
+            hidden=False,
+            institution_id__in=institutions_of(user),
+        )
+        rule |= Q(author_id=user.pk)
+    return Note.objects.filter(rule)
+
+
+def note_visible(note: Note, user: User) -> bool:
+    if note.author_id == _user_id(user):
+        return True
+    if note.hidden and is_moderator(user):
+        return True
+    return notes_visible_to(user).filter(pk=note.pk).exists()
+
+
+def with_people(notes: QuerySet[Note]) -> QuerySet[Note]:
+    return notes.select_related("author__profile__institution", "institution")
+
+
+def author_name(user: Any) -> str:
+    """The display name, or the username; never raises when the profile is missing."""
+    profile = getattr(user, "profile", None) if user is not None else None
+    if isinstance(profile, Profile) and profile.display_name:
+        return profile.display_name
+    return str(user.get_username()) if user is not None else ""
+
+
+@dataclass
+class ThreadEntry:
+    comment: Comment
+    depth: int
+    replies: list["ThreadEntry"] = field(default_factory=list)
+
+
+def comment_thread(comments: QuerySet[Comment]) -> list[ThreadEntry]:
+    """Comments as a tree, oldest first at every level; one query.
+
+    Deleted and hidden comments stay in the tree (their replies still need a parent); the
+    template prints "comment deleted" or "comment hidden" in place of their bodies.
+    """
+    rows = list(comments.select_related("author__profile__institution").order_by("created", "pk"))
+    entries = {c.pk: ThreadEntry(comment=c, depth=0) for c in rows}
+    roots: list[ThreadEntry] = []
+    for c in rows:
+        entry = entries[c.pk]
+        parent = entries.get(c.parent_id) if c.parent_id is not None else None
+        if parent is None:
+            roots.append(entry)
+        else:
+            entry.depth = parent.depth + 1
+            parent.replies.append(entry)
+    return roots
+
+
+def flatten(thread: list[ThreadEntry]) -> list[ThreadEntry]:
+    """Depth-first order, for templates that print a thread as one list with indentation."""
+    out: list[ThreadEntry] = []
+    stack = list(reversed(thread))
+    while stack:
+        entry = stack.pop()
+        out.append(entry)
+        stack.extend(reversed(entry.replies))
+    return out
+
+
+def unit_annotations(unit: Unit) -> dict[str, Any]:
+    """What the unit page shows of annotations: the same for every visitor (the page is cached
+    for anonymous visitors), so public notes only, and the unit's comment thread. Two queries."""
+    notes = list(with_people(public_notes().filter(note_units__unit=unit)).order_by("-published"))
+    thread = flatten(comment_thread(Comment.objects.filter(unit=unit)))
+    return {
+        "notes": notes,
+        "thread": thread,
+        "comment_count": sum(1 for e in thread if e.comment.shown),
+        "write_note_url": reverse("annotations:note-create") + f"?unit={unit.pk}",
+        "discussion_url": reverse("annotations:unit-discussion", kwargs={"unit_id": unit.pk}),
+    }
+
+
+def note_units(note: Note) -> list[NoteUnit]:
+    return list(note.note_units.select_related("unit__layer__model").order_by("position"))
+
+
+def models_of_note(note: Note) -> set[int]:
+    return set(NoteUnit.objects.filter(note=note).values_list("unit__layer__model_id", flat=True))
+
+
+def public_comments_by(user: Any) -> QuerySet[Comment]:
+    """Comments a stranger may see: on units, or on public notes; not deleted or hidden."""
+    return (
+        Comment.objects.filter(author=user, deleted__isnull=True, hidden=False)
+        .filter(Q(unit__isnull=False) | Q(note__in=public_notes()))
+        .select_related("unit__layer__model", "note")
+        .order_by("-created")
+    )
+
+
+def institution_members(institution: Institution) -> QuerySet[Membership]:
+    return institution.memberships.select_related("user__profile").order_by("user__username")

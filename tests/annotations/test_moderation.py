@@ -1,0 +1,91 @@
+"""Reports, the queue, hiding and restoring: hidden content leaves public pages but is kept."""
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+def test_reporting_needs_a_login_and_a_reason(clients: dict[str, Client], make_note: Any) -> None:
+    from annotations.models import Report
+
+    note = make_note()
+    url = reverse("annotations:note-report", kwargs={"pk": note.pk})
+    assert clients["anon"].post(url, {"reason": "spam"}).status_code == 302  # to log in
+    assert clients["bea"].post(url, {"reason": ""}).status_code == 400
+    assert clients["bea"].post(url, {"reason": "x" * 1001}).status_code == 400
+    assert Report.objects.count() == 0
+    assert clients["bea"].post(url, {"reason": "Off topic."}).status_code == 200
+    report = Report.objects.get()
+    assert (report.note, report.reporter.username, report.status) == (note, "bea", "open")
+
+
+def test_a_curator_hides_a_note_everywhere_public_and_can_restore_it(
+    clients: dict[str, Client], make_note: Any, people: dict[str, Any], inceptionv1: Any, unit: Any
+) -> None:
+    from annotations.models import Report
+    from annotations.selectors import unit_annotations
+    from annotations.services import report_create
+
+    note = make_note(title="Spammy note")
+    report_create(reporter=people["bea"], reason="spam", note=note)
+    queue = clients["bruno"].get(reverse("annotations:moderation")).content.decode()
+    assert "Spammy note" in queue and "spam" in queue
+    version = inceptionv1.content_version
+    hide = reverse("annotations:moderation-set-hidden", kwargs={"kind": "note", "pk": note.pk})
+    assert clients["alice"].post(hide, {"action": "hide"}).status_code == 403  # not a curator
+    assert clients["bruno"].post(hide, {"action": "hide"}).status_code == 302
+    note.refresh_from_db()
+    assert note.hidden and note.body  # kept
+    assert Report.objects.get().status == "hidden"
+    inceptionv1.refresh_from_db()
+    assert inceptionv1.content_version > version  # cached unit pages refresh
+    assert unit_annotations(unit)["notes"] == []
+    assert clients["anon"].get(note.get_absolute_url()).status_code == 404
+    assert clients["amir"].get(note.get_absolute_url()).status_code == 404
+    assert clients["alice"].get(note.get_absolute_url()).status_code == 200  # the author
+    assert clients["bruno"].get(note.get_absolute_url()).status_code == 200  # moderators
+    for url in (reverse("annotations:notes"), reverse("annotations:feed"), "/sitemap-notes.xml"):
+        assert "Spammy note" not in clients["anon"].get(url).content.decode(), url
+    assert clients["bruno"].post(hide, {"action": "restore"}).status_code == 302
+    note.refresh_from_db()
+    assert not note.hidden
+    assert clients["anon"].get(note.get_absolute_url()).status_code == 200
+    assert Report.objects.get().status == "open"
+
+
+def test_a_hidden_comment_leaves_a_placeholder(
+    clients: dict[str, Client], people: dict[str, Any], unit: Any, staff_client: Client
+) -> None:
+    from annotations.services import comment_create
+
+    comment = comment_create(author=people["sam"], body="Buy cheap watches", unit=unit)
+    hide = reverse(
+        "annotations:moderation-set-hidden", kwargs={"kind": "comment", "pk": comment.pk}
+    )
+    assert staff_client.post(hide, {"action": "hide"}).status_code == 302
+    page = clients["anon"].get(reverse("annotations:unit-discussion", kwargs={"unit_id": unit.pk}))
+    assert "comment hidden by moderators" in page.content.decode()
+    assert "cheap watches" not in page.content.decode()
+    person = clients["anon"].get(reverse("annotations:person", kwargs={"username": "sam"}))
+    assert "on inceptionv1" not in person.content.decode()
+    comment.refresh_from_db()
+    assert comment.body == "Buy cheap watches"
+
+
+def test_dismissing_a_report_keeps_the_content(
+    clients: dict[str, Client], make_note: Any, people: dict[str, Any]
+) -> None:
+    from annotations.services import report_create
+
+    note = make_note()
+    report = report_create(reporter=people["sam"], reason="I disagree", note=note)
+    url = reverse("annotations:report-dismiss", kwargs={"pk": report.pk})
+    assert clients["sam"].post(url).status_code == 403
+    assert clients["bruno"].post(url).status_code == 302
+    report.refresh_from_db()
+    note.refresh_from_db()
+    assert report.status == "dismissed" and not note.hidden
