@@ -40,6 +40,7 @@ urlpatterns = [
         name="circuits-shorthand",
     ),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("microscope_site.api_urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("annotations.urls")),
 ]

@@ -1,0 +1,359 @@
+"""API endpoints for notes, comments, reports, curator labels, institutions and tokens.
+
+Reads start from `annotations.selectors` (the visibility rules live there once); writes call
+`annotations.services`, so the API has the pages' rules, sanitizing and rate limits. A note or
+comment the caller may not see answers 404, as on the pages.
+"""
+
+from typing import Any
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django_filters import rest_framework as filters
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import exceptions, generics, mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from annotations import selectors, services
+from annotations.models import ApiToken, Comment, Institution, Note, NoteEdge, NoteUnit
+from annotations.serializers import (
+    ApiTokenCreatedSerializer,
+    ApiTokenSerializer,
+    CommentCreateSerializer,
+    CommentSerializer,
+    CommentUpdateSerializer,
+    InstitutionSerializer,
+    NoteCreateSerializer,
+    NoteSerializer,
+    NoteUpdateSerializer,
+    ReportCreateSerializer,
+    ReportSerializer,
+    UnitLabelSerializer,
+)
+from annotations.tokens import token_create, token_revoke, tokens_of
+from neurons.models import NetworkModel, Unit
+from neurons.serializers import UnitSerializer
+from neurons.services import model_touch
+
+
+class TokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    """Tells the schema how `annotations.tokens.TokenAuthentication` reads its header."""
+
+    target_class = "annotations.tokens.TokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <secret>`: a personal API token (read or write scope)",
+        }
+
+
+# --- notes ----------------------------------------------------------------------------------
+
+
+class NoteFilter(filters.FilterSet):
+    unit = filters.NumberFilter(field_name="note_units__unit", label="about this unit (id)")
+    author = filters.CharFilter(field_name="author__username", label="author's username")
+    institution = filters.CharFilter(field_name="institution__slug", label="institution slug")
+    draft = filters.BooleanFilter(field_name="published", lookup_expr="isnull", label="drafts")
+
+    class Meta:
+        model = Note
+        fields = ["visibility"]
+
+
+def _with_parts(notes: QuerySet[Note]) -> QuerySet[Note]:
+    return selectors.with_people(notes).prefetch_related(
+        Prefetch(
+            "note_units",
+            queryset=NoteUnit.objects.select_related("unit__layer__model").order_by("position"),
+        ),
+        Prefetch("edges", queryset=NoteEdge.objects.order_by("pk")),
+    )
+
+
+def _visible_note(user: Any, pk: int) -> Note:
+    note = get_object_or_404(_with_parts(Note.objects.all()), pk=pk)
+    if not selectors.note_visible(note, user):
+        raise exceptions.NotFound("No such note.")
+    return note
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Notes you may see: public ones, your institutions', your own"),
+    create=extend_schema(request=NoteCreateSerializer, responses={201: NoteSerializer}),
+    update=extend_schema(request=NoteUpdateSerializer, responses=NoteSerializer),
+    partial_update=extend_schema(request=NoteUpdateSerializer, responses=NoteSerializer),
+)
+class NoteViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet[Note],
+):
+    serializer_class = NoteSerializer
+    filterset_class = NoteFilter
+    ordering = "-pk"  # newest first
+    ordering_fields = ["pk", "created"]
+    queryset = Note.objects.none()  # per request: what the caller may see
+
+    def get_queryset(self) -> QuerySet[Note]:
+        return _with_parts(selectors.notes_visible_to(self.request.user)).distinct()
+
+    def get_object(self) -> Note:
+        return _visible_note(self.request.user, int(self.kwargs["pk"]))
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        form = NoteCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        note = services.note_create(
+            author=request.user,
+            title=data["title"],
+            body=data["body"],
+            units="\n".join(data["units"]),
+            edges="\n".join(data["edges"]),
+            visibility=data["visibility"],
+            publish=data["publish"],
+        )
+        return self._answer(request, note, status.HTTP_201_CREATED)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        note = self.get_object()
+        form = NoteUpdateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        current = services.note_editable_fields(note)
+        data = form.validated_data
+        for name in ("units", "edges"):
+            if name in data:
+                data[name] = "\n".join(data[name])
+        merged = {**current, **data}
+        services.note_update(
+            note=note,
+            editor=request.user,
+            title=merged["title"],
+            body=merged["body"],
+            units=merged["units"],
+            edges=merged["edges"],
+            visibility=merged["visibility"],
+        )
+        return self._answer(request, note, status.HTTP_200_OK)
+
+    @extend_schema(summary="Publish a draft (its author)", request=None, responses=NoteSerializer)
+    @action(detail=True, methods=["post"])
+    def publish(self, request: Request, pk: int) -> Response:
+        note = services.note_publish(note=self.get_object(), user=request.user)
+        return self._answer(request, note, status.HTTP_200_OK)
+
+    def _answer(self, request: Request, note: Note, code: int) -> Response:
+        fresh = _with_parts(Note.objects.all()).get(pk=note.pk)
+        data = NoteSerializer(fresh, context=self.get_serializer_context()).data
+        headers = {"Location": data["url"]} if code == status.HTTP_201_CREATED else {}
+        return Response(data, status=code, headers=headers)
+
+
+# --- comments -------------------------------------------------------------------------------
+
+
+class CommentFilter(filters.FilterSet):
+    author = filters.CharFilter(field_name="author__username", label="author's username")
+    unit = filters.NumberFilter(field_name="unit", label="unit id")
+    note = filters.NumberFilter(field_name="note", label="note id")
+    parent = filters.NumberFilter(field_name="parent", label="parent id")
+
+    class Meta:
+        model = Comment
+        fields = ["unit", "note", "parent"]
+
+
+def _visible_comments(user: Any) -> QuerySet[Comment]:
+    """Comments on units (the unit pages show them to everyone) and on notes the user may see."""
+    return Comment.objects.filter(
+        Q(unit__isnull=False) | Q(note__in=selectors.notes_visible_to(user).values("pk"))
+    ).select_related("author__profile")
+
+
+@extend_schema_view(
+    create=extend_schema(request=CommentCreateSerializer, responses={201: CommentSerializer}),
+    update=extend_schema(request=CommentUpdateSerializer, responses=CommentSerializer),
+    partial_update=extend_schema(request=CommentUpdateSerializer, responses=CommentSerializer),
+    destroy=extend_schema(summary="Delete your comment (its thread keeps a placeholder)"),
+)
+class CommentViewSet(viewsets.ModelViewSet[Comment]):
+    serializer_class = CommentSerializer
+    filterset_class = CommentFilter
+    ordering = "pk"
+    ordering_fields = ["pk", "created"]
+    queryset = Comment.objects.none()
+
+    def get_queryset(self) -> QuerySet[Comment]:
+        return _visible_comments(self.request.user)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        form = CommentCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        user = request.user
+        where: dict[str, Any] = {}
+        if data.get("unit") is not None:
+            where["unit"] = get_object_or_404(Unit.objects.select_related("layer"), pk=data["unit"])
+        elif data.get("note") is not None:
+            where["note"] = _visible_note(user, data["note"])
+        else:
+            where["parent"] = get_object_or_404(_visible_comments(user), pk=data["parent"])
+        comment = services.comment_create(author=user, body=data["body"], **where)
+        body = CommentSerializer(comment, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        comment = self.get_object()
+        form = CommentUpdateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.comment_update(
+            comment=comment, editor=request.user, body=form.validated_data["body"]
+        )
+        return Response(CommentSerializer(comment, context=self.get_serializer_context()).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.comment_delete(comment=self.get_object(), user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ReportView(generics.GenericAPIView[Any]):
+    """Report a note or a comment to the moderators."""
+
+    serializer_class = ReportCreateSerializer
+    queryset = Note.objects.none()
+    permission_classes = [permissions.IsAuthenticated]
+    pagination_class = None
+    filter_backends: list[Any] = []
+
+    @extend_schema(request=ReportCreateSerializer, responses={201: ReportSerializer})
+    def post(self, request: Request) -> Response:
+        form = self.get_serializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        user = request.user
+        if data.get("note") is not None:
+            target: dict[str, Any] = {"note": _visible_note(user, data["note"])}
+        else:
+            target = {"comment": get_object_or_404(_visible_comments(user), pk=data["comment"])}
+        report = services.report_create(reporter=user, reason=data["reason"], **target)
+        body = {"id": report.pk, "status": report.status, "created": report.created}
+        return Response(ReportSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+# --- curator labels -------------------------------------------------------------------------
+
+
+class IsModerator(permissions.BasePermission):
+    message = "only curators and staff label units"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return selectors.is_moderator(request.user)
+
+
+def unit_label_set(*, unit: Unit, label: str, user: Any) -> Unit:
+    """A curator's label for a unit (staff and curators); its pages and search show it."""
+    if not selectors.is_moderator(user):
+        raise services.NotAllowed("only curators and staff label units")
+    unit.curator_label = label.strip()[:200]
+    unit.save(update_fields=["curator_label"])
+    model_touch(unit.layer.model_id)
+    return unit
+
+
+class UnitLabelView(generics.GenericAPIView[Unit]):
+    queryset = Unit.objects.filter(layer__model__status=NetworkModel.Status.READY).select_related(
+        "layer__model"
+    )
+    serializer_class = UnitLabelSerializer
+    permission_classes = [permissions.IsAuthenticated, IsModerator]
+    pagination_class = None
+    filter_backends: list[Any] = []
+
+    @extend_schema(
+        summary="Set a unit's curator label (staff and curators)",
+        request=UnitLabelSerializer,
+        responses=UnitSerializer,
+    )
+    def put(self, request: Request, pk: int) -> Response:
+        unit = self.get_object()
+        form = self.get_serializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        unit_label_set(unit=unit, label=form.validated_data["curator_label"], user=request.user)
+        return Response(UnitSerializer(unit, context=self.get_serializer_context()).data)
+
+
+# --- institutions ---------------------------------------------------------------------------
+
+
+class InstitutionViewSet(viewsets.ReadOnlyModelViewSet[Institution]):
+    queryset = Institution.objects.all()
+    serializer_class = InstitutionSerializer
+    lookup_field = "slug"
+    ordering = "pk"
+    ordering_fields = ["name", "pk"]
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+
+class TokenCreateSerializer(ApiTokenSerializer):
+    class Meta(ApiTokenSerializer.Meta):
+        fields = ["name", "scope", "expires"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Your API tokens (never their secrets)"),
+    create=extend_schema(
+        summary="Make a token (from a signed-in session): the secret is in this answer only",
+        request=TokenCreateSerializer,
+        responses={201: ApiTokenCreatedSerializer},
+    ),
+    destroy=extend_schema(summary="Revoke a token: it stops working at once"),
+)
+class TokenViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet[ApiToken],
+):
+    serializer_class = ApiTokenSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    filterset_fields = ["scope"]
+    ordering = "pk"
+    ordering_fields = ["pk", "created"]
+    queryset = ApiToken.objects.none()
+
+    def get_queryset(self) -> QuerySet[ApiToken]:
+        return tokens_of(self.request.user)
+
+    def get_serializer_class(self) -> type[BaseSerializer[ApiToken]]:
+        return TokenCreateSerializer if self.action == "create" else ApiTokenSerializer
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if isinstance(request.auth, ApiToken):
+            # A leaked token must not be able to mint longer-lived ones.
+            raise exceptions.PermissionDenied("make tokens from a signed-in session, not a token")
+        form = TokenCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        token, secret = token_create(user=request.user, **form.validated_data)
+        data = dict(ApiTokenCreatedSerializer(token, context=self.get_serializer_context()).data)
+        data["secret"] = secret
+        location = request.build_absolute_uri(reverse("api:token-detail", kwargs={"pk": token.pk}))
+        return Response(data, status=status.HTTP_201_CREATED, headers={"Location": location})
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        token_revoke(token=self.get_object(), user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,316 @@
+"""The catalogue's API endpoints, and the conventions every API endpoint shares.
+
+Shared: cursor pagination on every list (each viewset names a stable `ordering`, which the
+cursor needs), one error format
+(`{"error": {"status", "code", "detail"}}`), the 202 answer of job triggers. Lists and details
+are read by anyone; writes go through the same service functions as pages, admin and commands.
+"""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+from django.urls import reverse
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, generics, mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from neurons import selectors
+from neurons.models import ImportJob, Layer, NetworkModel, Technique, Unit
+from neurons.serializers import (
+    ImportJobSerializer,
+    ImportRequestSerializer,
+    LayerSerializer,
+    NetworkModelDetailSerializer,
+    NetworkModelSerializer,
+    TechniqueSerializer,
+    UnitSerializer,
+)
+
+MODEL_REF = r"[a-z0-9][a-z0-9_-]*(?:@[0-9a-f]{4,16})?"
+LAYER_NAME = r"[A-Za-z0-9_.]+"
+
+
+# --- conventions shared by every endpoint ----------------------------------------------------
+
+
+def _refusal_status(exc: Exception) -> int | None:
+    """The HTTP status of a service's refusal, or None for exceptions that are not refusals."""
+    from annotations.services import AnnotationRefused
+    from annotations.tokens import TokenRefused
+    from neurons.services import ImportFailed
+    from rendering.examples import DatasetRefused
+    from rendering.services import RateLimited, RenderRefused
+
+    if isinstance(exc, AnnotationRefused):
+        return exc.status
+    if isinstance(exc, RateLimited):
+        return status.HTTP_429_TOO_MANY_REQUESTS
+    if isinstance(exc, RenderRefused | ImportFailed | TokenRefused | DatasetRefused):
+        return status.HTTP_400_BAD_REQUEST
+    return None
+
+
+class Refused(exceptions.APIException):
+    def __init__(self, message: str, status_code: int, field: str | None = None) -> None:
+        self.status_code = status_code
+        codes = {400: "invalid", 403: "permission_denied", 429: "throttled"}
+        code = codes.get(status_code, "refused")
+        super().__init__({field: [message]} if field else message, code)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, services' refusals turned into 4xx, and one shape for every error."""
+    refused = _refusal_status(exc)
+    retry_after = getattr(exc, "retry_after", None)
+    if refused is not None:
+        exc = Refused(str(exc), refused, getattr(exc, "field", None))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a 500, or a renamed model/layer (RenamedRedirect answers 301)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    data = response.data
+    if isinstance(data, dict) and set(data) == {"detail"}:
+        detail: Any = data["detail"]
+    else:
+        detail = data
+    code = "error"
+    if isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else exc.default_code
+    response.data = {"error": {"status": response.status_code, "code": code, "detail": detail}}
+    return response
+
+
+def accepted(request: Request, jobs: list[Any], view_name: str, **extra: Any) -> Response:
+    """202 with each job's URL (Location: the first), or 200 when there was nothing to do."""
+    urls = [request.build_absolute_uri(reverse(view_name, kwargs={"pk": j.pk})) for j in jobs]
+    body = {
+        "jobs": [
+            {"id": j.pk, "url": url, "status": j.status} for j, url in zip(jobs, urls, strict=True)
+        ],
+        **extra,
+    }
+    if not jobs:
+        return Response(body, status=status.HTTP_200_OK)
+    return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": urls[0]})
+
+
+def _model_or_none(ref: str) -> NetworkModel | None:
+    try:
+        return selectors.model_get(ref)
+    except (Http404, selectors.Moved):
+        return None
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+class NetworkModelFilter(filters.FilterSet):
+    latest = filters.BooleanFilter(method="filter_latest", label="only the newest version of each")
+
+    class Meta:
+        model = NetworkModel
+        fields = ["slug", "family", "registry_key", "weights_source"]
+
+    def filter_latest(
+        self, queryset: QuerySet[NetworkModel], name: str, value: bool
+    ) -> QuerySet[NetworkModel]:
+        if not value:
+            return queryset
+        return queryset.filter(pk__in=[m.pk for m in selectors.latest_models()])
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Model versions (one row per weights version)"),
+    retrieve=extend_schema(
+        summary="A model version by slug (the newest) or slug@version (exactly that one)",
+        parameters=[
+            OpenApiParameter("ref", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=MODEL_REF)
+        ],
+    ),
+)
+class NetworkModelViewSet(viewsets.ReadOnlyModelViewSet[NetworkModel]):
+    queryset = selectors.model_versions()
+    serializer_class = NetworkModelSerializer
+    lookup_field = "ref"
+    lookup_value_regex = MODEL_REF
+    filterset_class = NetworkModelFilter
+    ordering = "pk"
+    ordering_fields = ["slug", "created", "pk"]
+
+    def get_serializer_class(self) -> type[BaseSerializer[NetworkModel]]:
+        if self.action == "retrieve":
+            return NetworkModelDetailSerializer
+        return NetworkModelSerializer
+
+    def get_object(self) -> NetworkModel:
+        model = selectors.model_get(self.kwargs["ref"])
+        self.check_object_permissions(self.request, model)
+        return model
+
+    @extend_schema(
+        summary="The layers of a model version, in order",
+        parameters=[
+            OpenApiParameter("ref", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=MODEL_REF)
+        ],
+        responses=LayerSerializer(many=True),
+        filters=False,
+    )
+    @action(detail=True, serializer_class=LayerSerializer, filterset_class=None)
+    def layers(self, request: Request, ref: str) -> Response:
+        model = self.get_object()
+        page = self.paginate_queryset(
+            Layer.objects.filter(model=model).select_related("model")  # type: ignore[arg-type]
+        )
+        serializer = LayerSerializer(page, many=True, context=self.get_serializer_context())
+        return self.get_paginated_response(serializer.data)
+
+
+# --- layers and units -----------------------------------------------------------------------
+
+
+class LayerFilter(filters.FilterSet):
+    model = filters.CharFilter(method="filter_model", label="slug or slug@version")
+
+    class Meta:
+        model = Layer
+        fields = ["name", "kind"]
+
+    def filter_model(self, queryset: QuerySet[Layer], name: str, value: str) -> QuerySet[Layer]:
+        model = _model_or_none(value)
+        return queryset.filter(model=model) if model else queryset.none()
+
+
+class LayerViewSet(viewsets.ReadOnlyModelViewSet[Layer]):
+    queryset = Layer.objects.filter(model__status=NetworkModel.Status.READY).select_related("model")
+    serializer_class = LayerSerializer
+    filterset_class = LayerFilter
+    ordering = "pk"
+    ordering_fields = ["order", "num_units", "pk"]
+
+
+class UnitFilter(filters.FilterSet):
+    model = filters.CharFilter(method="filter_model", label="slug or slug@version")
+    layer_name = filters.CharFilter(field_name="layer__name", label="layer name")
+    labelled = filters.BooleanFilter(method="filter_labelled", label="has a curator label")
+    label = filters.CharFilter(method="filter_label", label="curator label matches (search)")
+    layer = filters.NumberFilter(field_name="layer", label="layer id")
+
+    class Meta:
+        model = Unit
+        fields = ["layer", "index"]
+
+    def filter_model(self, queryset: QuerySet[Unit], name: str, value: str) -> QuerySet[Unit]:
+        model = _model_or_none(value)
+        return queryset.filter(layer__model=model) if model else queryset.none()
+
+    def filter_labelled(self, queryset: QuerySet[Unit], name: str, value: bool) -> QuerySet[Unit]:
+        return queryset.exclude(curator_label="") if value else queryset.filter(curator_label="")
+
+    def filter_label(self, queryset: QuerySet[Unit], name: str, value: str) -> QuerySet[Unit]:
+        return queryset.filter(pk__in=selectors.units_by_label(value).values("pk"))
+
+
+class UnitViewSet(viewsets.ReadOnlyModelViewSet[Unit]):
+    queryset = Unit.objects.filter(layer__model__status=NetworkModel.Status.READY).select_related(
+        "layer__model"
+    )
+    serializer_class = UnitSerializer
+    filterset_class = UnitFilter
+    ordering = "pk"
+    ordering_fields = ["index", "pk"]
+
+
+class LayerByKeyView(generics.RetrieveAPIView[Layer]):
+    """A layer by its names: `models/<slug[@version]>/layers/<layer>/`."""
+
+    serializer_class = LayerSerializer
+    queryset = Layer.objects.none()  # the object comes from the names in the URL
+
+    @extend_schema(
+        summary="A layer by model and layer name",
+        parameters=[
+            OpenApiParameter("ref", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=MODEL_REF),
+            OpenApiParameter("layer", OpenApiTypes.STR, OpenApiParameter.PATH),
+        ],
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_object(self) -> Layer:
+        model = selectors.model_get(self.kwargs["ref"])
+        return selectors.layer_get(model, self.kwargs["layer"])
+
+
+class UnitByKeyView(generics.RetrieveAPIView[Unit]):
+    """A unit by its natural key: `models/<slug[@version]>/layers/<layer>/units/<index>/`."""
+
+    serializer_class = UnitSerializer
+    queryset = Unit.objects.none()
+
+    @extend_schema(
+        summary="A unit by its natural key (model[@version], layer, index)",
+        parameters=[
+            OpenApiParameter("ref", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=MODEL_REF),
+            OpenApiParameter("layer", OpenApiTypes.STR, OpenApiParameter.PATH),
+            OpenApiParameter("index", OpenApiTypes.INT, OpenApiParameter.PATH),
+        ],
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_object(self) -> Unit:
+        model = selectors.model_get(self.kwargs["ref"])
+        layer = selectors.layer_get(model, self.kwargs["layer"])
+        return selectors.unit_get(layer, int(self.kwargs["index"]))
+
+
+class TechniqueViewSet(viewsets.ReadOnlyModelViewSet[Technique]):
+    queryset = Technique.objects.all()
+    serializer_class = TechniqueSerializer
+    lookup_field = "slug"
+    filterset_fields = ["level"]
+    ordering = "pk"
+    ordering_fields = ["slug", "pk"]
+
+
+# --- imports (staff) ------------------------------------------------------------------------
+
+
+class ImportJobViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[ImportJob]
+):
+    """Import jobs: staff only (the log names server paths)."""
+
+    queryset = ImportJob.objects.select_related("result")
+    serializer_class = ImportJobSerializer
+    permission_classes = [permissions.IsAdminUser]
+    filterset_fields = ["status", "registry_key"]
+    ordering = "pk"
+    ordering_fields = ["created", "pk"]
+
+    @extend_schema(
+        summary="Import a registry model (staff): 202 with the job's URL",
+        request=ImportRequestSerializer,
+        responses={202: OpenApiTypes.OBJECT},
+    )
+    def create(self, request: Request) -> Response:
+        from neurons.services import import_job_create
+
+        form = ImportRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        job = import_job_create(**form.validated_data, requested_by=request.user)
+        return accepted(request, [job], "api:importjob-detail")

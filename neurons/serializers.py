@@ -1,0 +1,268 @@
+"""The catalogue as the API shows it: models (one per weights version), layers, units, techniques."""
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from neurons.models import ImportJob, Layer, NetworkModel, Technique, Unit
+
+
+def absolute(context: dict[str, Any], path: str) -> str:
+    """`path` as an absolute URL when the serializer has a request (it always has in views)."""
+    request = context.get("request")
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+def model_ref(model: NetworkModel) -> str:
+    return f"{model.slug}@{model.version}"
+
+
+def model_api_url(context: dict[str, Any], model: NetworkModel) -> str:
+    return absolute(context, reverse("api:model-detail", kwargs={"ref": model_ref(model)}))
+
+
+def unit_key(unit: Unit) -> str:
+    return f"{model_ref(unit.layer.model)}/{unit.layer.name}/{unit.index}"
+
+
+class NetworkModelSerializer(serializers.ModelSerializer[NetworkModel]):
+    ref = serializers.SerializerMethodField(help_text="slug@version: what citations use")
+    url = serializers.SerializerMethodField()
+    html_url = serializers.SerializerMethodField(help_text="the model's versioned page")
+    layers_url = serializers.SerializerMethodField()
+    untrained = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = NetworkModel
+        fields = [
+            "id",
+            "ref",
+            "url",
+            "html_url",
+            "layers_url",
+            "slug",
+            "version",
+            "display_name",
+            "family",
+            "registry_key",
+            "weights_source",
+            "weights_sha256",
+            "untrained",
+            "training_dataset",
+            "input_size",
+            "preprocessing",
+            "description",
+            "citation_bibtex",
+            "licence",
+            "created",
+        ]
+
+    def get_ref(self, model: NetworkModel) -> str:
+        return model_ref(model)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, model: NetworkModel) -> str:
+        return model_api_url(self.context, model)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_html_url(self, model: NetworkModel) -> str:
+        return absolute(self.context, model.get_versioned_url())
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_layers_url(self, model: NetworkModel) -> str:
+        return absolute(self.context, reverse("api:model-layers", kwargs={"ref": model_ref(model)}))
+
+
+class ModelVersionSerializer(serializers.Serializer[NetworkModel]):
+    ref = serializers.CharField()
+    version = serializers.CharField()
+    weights_source = serializers.CharField()
+    created = serializers.DateTimeField()
+    url = serializers.URLField()
+
+
+class NetworkModelDetailSerializer(NetworkModelSerializer):
+    versions = serializers.SerializerMethodField(help_text="every ready version of this slug")
+    latest = serializers.SerializerMethodField(help_text="whether this is the newest version")
+
+    class Meta(NetworkModelSerializer.Meta):
+        fields = [*NetworkModelSerializer.Meta.fields, "latest", "versions"]
+
+    def _versions(self, model: NetworkModel) -> list[NetworkModel]:
+        from neurons.selectors import model_versions
+
+        return list(model_versions().filter(slug=model.slug).order_by("-created", "-pk"))
+
+    @extend_schema_field(ModelVersionSerializer(many=True))
+    def get_versions(self, model: NetworkModel) -> list[dict[str, Any]]:
+        return [
+            {
+                "ref": model_ref(v),
+                "version": v.version,
+                "weights_source": v.weights_source,
+                "created": v.created,
+                "url": model_api_url(self.context, v),
+            }
+            for v in self._versions(model)
+        ]
+
+    def get_latest(self, model: NetworkModel) -> bool:
+        versions = self._versions(model)
+        return bool(versions) and versions[0].pk == model.pk
+
+
+class LayerSerializer(serializers.ModelSerializer[Layer]):
+    url = serializers.HyperlinkedIdentityField(view_name="api:layer-detail")
+    model = serializers.SerializerMethodField(help_text="slug@version")
+    model_url = serializers.SerializerMethodField()
+    html_url = serializers.SerializerMethodField()
+    units_url = serializers.SerializerMethodField()
+    spatial = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Layer
+        fields = [
+            "id",
+            "url",
+            "html_url",
+            "model",
+            "model_url",
+            "units_url",
+            "name",
+            "module_path",
+            "order",
+            "kind",
+            "num_units",
+            "output_shape",
+            "spatial",
+            "receptive_field",
+            "receptive_field_stride",
+        ]
+
+    def get_model(self, layer: Layer) -> str:
+        return model_ref(layer.model)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_model_url(self, layer: Layer) -> str:
+        return model_api_url(self.context, layer.model)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_html_url(self, layer: Layer) -> str:
+        return absolute(self.context, layer.get_versioned_url())
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_units_url(self, layer: Layer) -> str:
+        return absolute(self.context, reverse("api:unit-list") + f"?layer={layer.pk}")
+
+
+class UnitSerializer(serializers.ModelSerializer[Unit]):
+    url = serializers.HyperlinkedIdentityField(view_name="api:unit-detail")
+    key = serializers.SerializerMethodField(help_text="model@version/layer/index")
+    model = serializers.SerializerMethodField(help_text="slug@version")
+    layer = serializers.CharField(source="layer.name", read_only=True)
+    layer_url = serializers.HyperlinkedRelatedField(
+        source="layer", view_name="api:layer-detail", read_only=True
+    )
+    html_url = serializers.SerializerMethodField(help_text="the unit's versioned (citable) page")
+    links = serializers.SerializerMethodField(help_text="what the unit page shows, by endpoint")
+
+    class Meta:
+        model = Unit
+        fields = [
+            "id",
+            "url",
+            "key",
+            "html_url",
+            "model",
+            "layer",
+            "layer_url",
+            "index",
+            "curator_label",
+            "links",
+        ]
+        read_only_fields = ["index", "curator_label"]
+
+    def get_key(self, unit: Unit) -> str:
+        return unit_key(unit)
+
+    def get_model(self, unit: Unit) -> str:
+        return model_ref(unit.layer.model)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_html_url(self, unit: Unit) -> str:
+        return absolute(self.context, unit.get_versioned_url())
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+    def get_links(self, unit: Unit) -> dict[str, str]:
+        links = {
+            name: reverse(f"api:unit-{name}", kwargs={"pk": unit.pk})
+            for name in ("connections", "label")
+        }
+        for name, view in (
+            ("renders", "api:render-list"),
+            ("examples", "api:examples-list"),
+            ("tuning_curves", "api:tuningcurve-list"),
+            ("notes", "api:note-list"),
+            ("comments", "api:comment-list"),
+        ):
+            links[name] = reverse(view) + f"?unit={unit.pk}"
+        return {name: absolute(self.context, path) for name, path in links.items()}
+
+
+class TechniqueSerializer(serializers.ModelSerializer[Technique]):
+    class Meta:
+        model = Technique
+        fields = ["slug", "name", "description", "level", "default_params"]
+
+
+class ImportJobSerializer(serializers.ModelSerializer[ImportJob]):
+    url = serializers.HyperlinkedIdentityField(view_name="api:importjob-detail")
+    result = serializers.SerializerMethodField(help_text="the imported model, once it succeeded")
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "url",
+            "registry_key",
+            "weights_source",
+            "seed",
+            "weights_path",
+            "status",
+            "progress",
+            "attempts",
+            "error",
+            "log",
+            "result",
+            "created",
+            "started",
+            "finished",
+        ]
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_result(self, job: ImportJob) -> str | None:
+        return model_api_url(self.context, job.result) if job.result is not None else None
+
+
+class ImportRequestSerializer(serializers.Serializer[ImportJob]):
+    registry_key = serializers.CharField(max_length=64, help_text="e.g. inceptionv1")
+    weights_source = serializers.ChoiceField(
+        choices=NetworkModel.Weights.choices, default=NetworkModel.Weights.PRETRAINED
+    )
+    seed = serializers.IntegerField(default=0, help_text="for random weights")
+    weights_path = serializers.CharField(
+        max_length=512, default="", allow_blank=True, help_text="a state-dict file on the server"
+    )
+
+
+class JobLinkSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    url = serializers.URLField()
+    status = serializers.CharField()
+
+
+class AcceptedSerializer(serializers.Serializer[Any]):
+    jobs = JobLinkSerializer(many=True, help_text="empty when everything asked for exists")
