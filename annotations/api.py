@@ -8,6 +8,7 @@ comment the caller may not see answers 404, as on the pages.
 from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django_filters import rest_framework as filters
@@ -15,12 +16,13 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from annotations import selectors, services
-from annotations.models import ApiToken, Comment, Institution, Note, NoteEdge, NoteUnit
+from annotations.models import ApiToken, Comment, Institution, Note, NoteEdge, NoteUnit, Report
 from annotations.serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenSerializer,
@@ -28,17 +30,19 @@ from annotations.serializers import (
     CommentSerializer,
     CommentUpdateSerializer,
     InstitutionSerializer,
+    ModeratedSerializer,
+    ModerationSerializer,
     NoteCreateSerializer,
     NoteSerializer,
     NoteUpdateSerializer,
     ReportCreateSerializer,
+    ReportListSerializer,
     ReportSerializer,
     UnitLabelSerializer,
 )
 from annotations.tokens import token_create, token_revoke, tokens_of
 from neurons.models import NetworkModel, Unit
 from neurons.serializers import UnitSerializer
-from neurons.services import model_touch
 
 
 class TokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
@@ -54,6 +58,41 @@ class TokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-ca
             "name": "Authorization",
             "description": "`Token <secret>`: a personal API token (read or write scope)",
         }
+
+
+# --- moderation (curators of any institution, and staff) ---------------------------------
+
+
+def _refuse_non_moderator(user: Any) -> None:
+    if not selectors.is_moderator(user):
+        raise exceptions.PermissionDenied("only curators and staff moderate")
+
+
+def _moderated_notes(user: Any) -> QuerySet[Note]:
+    """What a moderator may act on: what they could see, hidden notes included (a curator
+    never reaches another institution's institution-only notes, nor anyone's drafts)."""
+    return selectors.notes_visible_to(user, include_hidden=True)
+
+
+def _moderate(
+    request: Request, *, note: Note | None = None, comment: Comment | None = None
+) -> Response:
+    form = ModerationSerializer(data=request.data)
+    form.is_valid(raise_exception=True)
+    hidden = form.validated_data["hidden"]
+    services.moderation_set_hidden(
+        moderator=request.user, hidden=hidden, note=note, comment=comment
+    )
+    target: Note | Comment = note if note is not None else comment  # type: ignore[assignment]
+    return Response(ModeratedSerializer({"id": target.pk, "hidden": target.hidden}).data)
+
+
+MODERATION_SCHEMA = extend_schema(
+    summary="Hide or restore (curators and staff); closes or reopens its reports",
+    request=ModerationSerializer,
+    responses=ModeratedSerializer,
+    filters=False,
+)
 
 
 # --- notes ----------------------------------------------------------------------------------
@@ -110,7 +149,10 @@ class NoteViewSet(
         return _with_parts(selectors.notes_visible_to(self.request.user)).distinct()
 
     def get_object(self) -> Note:
-        return _visible_note(self.request.user, int(self.kwargs["pk"]))
+        pk = str(self.kwargs["pk"])
+        if not pk.isdigit():
+            raise Http404("no such note")
+        return _visible_note(self.request.user, int(pk))
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         form = NoteCreateSerializer(data=request.data)
@@ -153,6 +195,15 @@ class NoteViewSet(
     def publish(self, request: Request, pk: int) -> Response:
         note = services.note_publish(note=self.get_object(), user=request.user)
         return self._answer(request, note, status.HTTP_200_OK)
+
+    @MODERATION_SCHEMA
+    @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
+    def moderation(self, request: Request, pk: str) -> Response:
+        _refuse_non_moderator(request.user)
+        if not str(pk).isdigit():
+            raise Http404("no such note")
+        note = get_object_or_404(_moderated_notes(request.user), pk=int(pk))
+        return _moderate(request, note=note)
 
     def _answer(self, request: Request, note: Note, code: int) -> Response:
         fresh = _with_parts(Note.objects.all()).get(pk=note.pk)
@@ -227,15 +278,51 @@ class CommentViewSet(viewsets.ModelViewSet[Comment]):
         services.comment_delete(comment=self.get_object(), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @MODERATION_SCHEMA
+    @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
+    def moderation(self, request: Request, pk: str) -> Response:
+        _refuse_non_moderator(request.user)
+        if not str(pk).isdigit():
+            raise Http404("no such comment")
+        comments = Comment.objects.filter(
+            Q(note__isnull=True) | Q(note__in=_moderated_notes(request.user).values("pk"))
+        )
+        return _moderate(request, comment=get_object_or_404(comments, pk=int(pk)))
+
+
+class NewestFirst(CursorPagination):
+    ordering = "-pk"
+
 
 class ReportView(generics.GenericAPIView[Any]):
-    """Report a note or a comment to the moderators."""
+    """Report a note or a comment to the moderators; moderators list the open reports."""
 
     serializer_class = ReportCreateSerializer
-    queryset = Note.objects.none()
+    queryset = Report.objects.none()
     permission_classes = [permissions.IsAuthenticated]
-    pagination_class = None
+    pagination_class = NewestFirst
     filter_backends: list[Any] = []
+
+    @extend_schema(
+        summary="Open reports about what you may see (curators and staff), newest first",
+        responses=ReportListSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        _refuse_non_moderator(request.user)
+        # The moderation queue's rule: only reports about what this moderator may see.
+        seen = _moderated_notes(request.user).values("pk")
+        reports = (
+            Report.objects.filter(status=Report.Status.OPEN)
+            .filter(
+                Q(note__in=seen)
+                | Q(comment__isnull=False, comment__note__isnull=True)
+                | Q(comment__note__in=seen)
+            )
+            .select_related("reporter")
+        )
+        page = self.paginate_queryset(reports)
+        data = ReportListSerializer(page, many=True, context=self.get_serializer_context()).data
+        return self.get_paginated_response(data)
 
     @extend_schema(request=ReportCreateSerializer, responses={201: ReportSerializer})
     def post(self, request: Request) -> Response:
@@ -262,16 +349,6 @@ class IsModerator(permissions.BasePermission):
         return selectors.is_moderator(request.user)
 
 
-def unit_label_set(*, unit: Unit, label: str, user: Any) -> Unit:
-    """A curator's label for a unit (staff and curators); its pages and search show it."""
-    if not selectors.is_moderator(user):
-        raise services.NotAllowed("only curators and staff label units")
-    unit.curator_label = label.strip()[:200]
-    unit.save(update_fields=["curator_label"])
-    model_touch(unit.layer.model_id)
-    return unit
-
-
 class UnitLabelView(generics.GenericAPIView[Unit]):
     queryset = Unit.objects.filter(layer__model__status=NetworkModel.Status.READY).select_related(
         "layer__model"
@@ -290,7 +367,9 @@ class UnitLabelView(generics.GenericAPIView[Unit]):
         unit = self.get_object()
         form = self.get_serializer(data=request.data)
         form.is_valid(raise_exception=True)
-        unit_label_set(unit=unit, label=form.validated_data["curator_label"], user=request.user)
+        services.unit_label_set(
+            unit=unit, label=form.validated_data["curator_label"], user=request.user
+        )
         return Response(UnitSerializer(unit, context=self.get_serializer_context()).data)
 
 

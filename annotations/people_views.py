@@ -1,15 +1,22 @@
 """Accounts and people: sign up, profile, a person's and an institution's public work, inbox."""
 
+from datetime import datetime, timedelta
+from typing import Any
+
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 
 from annotations import selectors, services
 from annotations.forms import ProfileForm, SignupForm
-from annotations.models import Comment, Institution, Mention
+from annotations.models import ApiToken, Comment, Institution, Mention
 from annotations.responses import invalid, refused
+from annotations.tokens import TokenRefused, token_create, token_revoke, tokens_of
+
+MAX_EXPIRY_DAYS = 3650
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -31,12 +38,43 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def profile(request: HttpRequest) -> HttpResponse:
+    """The profile form, and the user's API tokens: listed, made (the secret is shown on this
+    answer only) and revoked."""
     template = "annotations/profile.html"
     current = services.profile_for(request.user)
     memberships = request.user.memberships.select_related("institution")  # type: ignore[union-attr]
-    context = {"profile": current, "memberships": memberships}
+    context: dict[str, Any] = {
+        "profile": current,
+        "memberships": memberships,
+        "tokens": tokens_of(request.user).order_by("-created", "-pk"),
+        "scopes": ApiToken.Scope.choices,
+    }
+    initial = {"display_name": current.display_name, "institution": current.institution}
+    action = request.POST.get("action", "") if request.method == "POST" else ""
+    if action in {"token-create", "token-revoke"}:
+        context["form"] = ProfileForm(initial=initial, user=request.user)
+        if action == "token-revoke":
+            pk = request.POST.get("token", "")
+            if not pk.isdigit():
+                raise Http404("no such token")
+            token = get_object_or_404(tokens_of(request.user), pk=int(pk))
+            token_revoke(token=token, user=request.user)
+            return redirect("annotations:profile")
+        try:
+            token, secret = token_create(
+                user=request.user,
+                name=request.POST.get("name", ""),
+                scope=request.POST.get("scope", ApiToken.Scope.READ),
+                expires=_expiry(request.POST.get("expires_days", "")),
+            )
+        except TokenRefused as error:
+            context["token_error"] = str(error)
+            return render(request, template, context, status=400)
+        context["new_token"], context["new_secret"] = token, secret
+        response = render(request, template, context)
+        response["Cache-Control"] = "no-store"  # the secret must not be kept anywhere
+        return response
     if request.method != "POST":
-        initial = {"display_name": current.display_name, "institution": current.institution}
         return render(
             request, template, {**context, "form": ProfileForm(initial=initial, user=request.user)}
         )
@@ -48,6 +86,16 @@ def profile(request: HttpRequest) -> HttpResponse:
     except services.AnnotationRefused as error:
         return refused(request, error, template, context, form)
     return redirect("annotations:profile")
+
+
+def _expiry(days: str) -> datetime | None:
+    """The expiry `days` from now (blank: never), or TokenRefused."""
+    days = days.strip()
+    if not days:
+        return None
+    if not days.isdigit() or not 1 <= int(days) <= MAX_EXPIRY_DAYS:
+        raise TokenRefused(f"the expiry is a number of days from 1 to {MAX_EXPIRY_DAYS}")
+    return timezone.now() + timedelta(days=int(days))
 
 
 def person(request: HttpRequest, username: str) -> HttpResponse:

@@ -43,16 +43,21 @@ def public_notes() -> QuerySet[Note]:
     )
 
 
-def notes_visible_to(user: User) -> QuerySet[Note]:
+def notes_visible_to(user: User, *, include_hidden: bool = False) -> QuerySet[Note]:
     """Public notes; the published institution-only notes of the user's institutions; the
-    user's own notes (drafts, private and hidden ones included)."""
-    rule = Q(published__isnull=False, visibility=Note.Visibility.PUBLIC, hidden=False)
+    user's own notes (drafts, private and hidden ones included). `include_hidden` (for
+    moderators) adds the hidden notes the same rules would show: a curator never sees another
+    institution's institution-only notes or anyone's drafts by moderating them."""
+    shown = Q() if include_hidden else Q(hidden=False)
+    rule = Q(published__isnull=False, visibility=Note.Visibility.PUBLIC) & shown
     if user.is_authenticated:
-        rule |= Q(
-            published__isnull=False,
-            visibility=Note.Visibility.INSTITUTION,
-            hidden=False,
-            institution_id__in=institutions_of(user),
+        rule |= (
+            Q(
+                published__isnull=False,
+                visibility=Note.Visibility.INSTITUTION,
+                institution_id__in=institutions_of(user),
+            )
+            & shown
         )
         rule |= Q(author_id=user.pk)
     return Note.objects.filter(rule)
@@ -61,9 +66,8 @@ def notes_visible_to(user: User) -> QuerySet[Note]:
 def note_visible(note: Note, user: User) -> bool:
     if note.author_id == _user_id(user):
         return True
-    if note.hidden and is_moderator(user):
-        return True
-    return notes_visible_to(user).filter(pk=note.pk).exists()
+    moderating = note.hidden and is_moderator(user)
+    return notes_visible_to(user, include_hidden=moderating).filter(pk=note.pk).exists()
 
 
 def with_people(notes: QuerySet[Note]) -> QuerySet[Note]:

@@ -17,6 +17,7 @@ from annotations.models import (
     Comment,
     Institution,
     Note,
+    Report,
 )
 from neurons.serializers import absolute, unit_key
 
@@ -241,6 +242,52 @@ class ReportSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     status = serializers.CharField()
     created = serializers.DateTimeField()
+
+
+class ReportListSerializer(serializers.ModelSerializer[Report]):
+    status = serializers.CharField(read_only=True, help_text="open, hidden or dismissed")
+    reporter = serializers.CharField(source="reporter.username", read_only=True)
+    note_url = serializers.SerializerMethodField()
+    comment_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Report
+        fields = [
+            "id",
+            "status",
+            "reason",
+            "reporter",
+            "note",
+            "note_url",
+            "comment",
+            "comment_url",
+            "created",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_note_url(self, report: Report) -> str | None:
+        if report.note_id is None:
+            return None
+        return absolute(self.context, reverse("api:note-detail", kwargs={"pk": report.note_id}))
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_comment_url(self, report: Report) -> str | None:
+        if report.comment_id is None:
+            return None
+        path = reverse("api:comment-detail", kwargs={"pk": report.comment_id})
+        return absolute(self.context, path)
+
+
+class ModerationSerializer(serializers.Serializer[Any]):
+    hidden = serializers.BooleanField(
+        help_text="true hides it (closing its reports); false restores"
+    )
+
+
+class ModeratedSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    hidden = serializers.BooleanField()
 
 
 class InstitutionSerializer(serializers.ModelSerializer[Institution]):

@@ -13,7 +13,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
@@ -38,6 +37,7 @@ from annotations.models import (
     Report,
 )
 from neurons.models import Unit
+from neurons.ratelimit import hits_in_window
 from neurons.selectors import unit_by_shorthand
 from neurons.services import model_touch
 from rendering.models import Connection
@@ -128,14 +128,7 @@ def _models_showing_work_of(user: Any) -> set[int]:
 def _rate_limit(user: Any) -> None:
     """At most ANNOTATIONS_POSTS_PER_MINUTE writes per user per minute (cache-based)."""
     limit = getattr(settings, "ANNOTATIONS_POSTS_PER_MINUTE", 10)
-    key = f"annotations:posts:{user.pk}"
-    cache.add(key, 0, timeout=RATE_WINDOW_S)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=RATE_WINDOW_S)
-        count = 1
-    if count > limit:
+    if hits_in_window(f"annotations:posts:{user.pk}", RATE_WINDOW_S) > limit:
         raise RateLimited(retry_after=RATE_WINDOW_S)
 
 
@@ -572,3 +565,13 @@ def report_dismiss(*, moderator: Any, report: Report) -> Report:
     report.resolved = timezone.now()
     report.save(update_fields=["status", "resolved_by", "resolved"])
     return report
+
+
+def unit_label_set(*, unit: Unit, label: str, user: Any) -> Unit:
+    """A curator's label for a unit (staff and curators); its pages and search show it."""
+    if not selectors.is_moderator(user):
+        raise NotAllowed("only curators and staff label units")
+    unit.curator_label = label.strip()[:200]
+    unit.save(update_fields=["curator_label"])
+    model_touch(unit.layer.model_id)
+    return unit

@@ -25,6 +25,7 @@ router.register("notes", annotations_api.NoteViewSet, basename="note")
 router.register("comments", annotations_api.CommentViewSet, basename="comment")
 router.register("institutions", annotations_api.InstitutionViewSet, basename="institution")
 router.register("tokens", annotations_api.TokenViewSet, basename="token")
+router.register("exports", neurons_api.ExportViewSet, basename="export")
 
 MODEL = rf"models/(?P<ref>{neurons_api.MODEL_REF})"
 LAYER = rf"{MODEL}/layers/(?P<layer>{neurons_api.LAYER_NAME})"
@@ -48,6 +49,7 @@ urlpatterns = [
         name="model-examples",
     ),
     re_path(rf"^{MODEL}/jobs/tuning/$", rendering_api.TuningTrigger.as_view(), name="model-tuning"),
+    re_path(rf"^{MODEL}/exports/$", neurons_api.ModelExportsView.as_view(), name="model-exports"),
     path(
         "units/<int:pk>/connections/",
         rendering_api.UnitConnectionsView.as_view(),

@@ -169,6 +169,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"queue": "default"},
     },
+    "reap-stale-exports": {
+        "task": "neurons.tasks.reap_stale_exports",
+        "schedule": 300.0,
+        "options": {"queue": "default"},
+    },
 }
 
 # Rendering. "auto" renders on the GPU when torch sees one.

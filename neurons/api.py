@@ -14,8 +14,13 @@ from django.http import Http404
 from django.urls import reverse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import exceptions, generics, mixins, permissions, status, viewsets
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
+from rest_framework import exceptions, generics, mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,15 +28,20 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from neurons import selectors
-from neurons.models import ImportJob, Layer, NetworkModel, Technique, Unit
+from neurons.models import Export, ImportJob, Layer, NetworkModel, Technique, Unit
 from neurons.serializers import (
+    AcceptedSerializer,
     ImportJobSerializer,
     ImportRequestSerializer,
     LayerSerializer,
     NetworkModelDetailSerializer,
     NetworkModelSerializer,
     TechniqueSerializer,
+    UnitDetailSerializer,
     UnitSerializer,
+    absolute,
+    model_api_url,
+    model_ref,
 )
 
 MODEL_REF = r"[a-z0-9][a-z0-9_-]*(?:@[0-9a-f]{4,16})?"
@@ -233,6 +243,11 @@ class UnitViewSet(viewsets.ReadOnlyModelViewSet[Unit]):
     ordering = "pk"
     ordering_fields = ["index", "pk"]
 
+    def get_serializer_class(self) -> type[BaseSerializer[Unit]]:
+        if self.action == "retrieve":
+            return UnitDetailSerializer
+        return UnitSerializer
+
 
 class LayerByKeyView(generics.RetrieveAPIView[Layer]):
     """A layer by its names: `models/<slug[@version]>/layers/<layer>/`."""
@@ -258,7 +273,7 @@ class LayerByKeyView(generics.RetrieveAPIView[Layer]):
 class UnitByKeyView(generics.RetrieveAPIView[Unit]):
     """A unit by its natural key: `models/<slug[@version]>/layers/<layer>/units/<index>/`."""
 
-    serializer_class = UnitSerializer
+    serializer_class = UnitDetailSerializer
     queryset = Unit.objects.none()
 
     @extend_schema(
@@ -314,3 +329,156 @@ class ImportJobViewSet(
         form.is_valid(raise_exception=True)
         job = import_job_create(**form.validated_data, requested_by=request.user)
         return accepted(request, [job], "api:importjob-detail")
+
+
+# --- bulk exports ---------------------------------------------------------------------------
+
+
+class ExportFileSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(help_text="e.g. units.jsonl, units.parquet")
+    table = serializers.CharField()
+    format = serializers.ChoiceField(choices=["jsonl", "parquet"])
+    rows = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    path = serializers.CharField(help_text="the file's name in storage (its sha256)")
+    url = serializers.URLField()
+
+
+class ExportSerializer(serializers.ModelSerializer[Export]):
+    url = serializers.HyperlinkedIdentityField(view_name="api:export-detail")
+    model = serializers.SerializerMethodField(help_text="slug@version")
+    model_url = serializers.SerializerMethodField()
+    current = serializers.SerializerMethodField(
+        help_text="succeeded, and nothing the model's pages show changed since"
+    )
+    files = serializers.SerializerMethodField()
+    manifest_url = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField(help_text="staff only (tracebacks)")
+
+    class Meta:
+        model = Export
+        fields = [
+            "id",
+            "url",
+            "model",
+            "model_url",
+            "status",
+            "progress",
+            "attempts",
+            "current",
+            "manifest_url",
+            "manifest_sha256",
+            "files",
+            "error",
+            "created",
+            "started",
+            "finished",
+            "heartbeat",
+        ]
+        read_only_fields = fields
+
+    def get_model(self, export: Export) -> str:
+        return model_ref(export.model)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_model_url(self, export: Export) -> str:
+        return model_api_url(self.context, export.model)
+
+    def get_current(self, export: Export) -> bool:
+        from neurons.export import export_is_current
+
+        return export_is_current(export)
+
+    @extend_schema_field(ExportFileSerializer(many=True))
+    def get_files(self, export: Export) -> list[dict[str, Any]]:
+        return [
+            {**file, "url": absolute(self.context, str(file["url"]))} for file in export.downloads()
+        ]
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_manifest_url(self, export: Export) -> str | None:
+        if not export.manifest:
+            return None
+        return absolute(self.context, export.manifest.url)
+
+    def get_error(self, export: Export) -> str | None:
+        request = self.context.get("request")
+        if request is None or not request.user.is_staff:
+            return None
+        return export.error
+
+
+class ExportFilter(filters.FilterSet):
+    model = filters.CharFilter(method="filter_model", label="slug or slug@version")
+
+    class Meta:
+        model = Export
+        fields = ["status"]
+
+    def filter_model(self, queryset: QuerySet[Export], name: str, value: str) -> QuerySet[Export]:
+        model = _model_or_none(value)
+        return queryset.filter(model=model) if model else queryset.none()
+
+
+class ExportViewSet(viewsets.ReadOnlyModelViewSet[Export]):
+    """Bulk exports of model versions: status, progress, and the files with their manifest."""
+
+    queryset = Export.objects.filter(model__status=NetworkModel.Status.READY).select_related(
+        "model"
+    )
+    serializer_class = ExportSerializer
+    filterset_class = ExportFilter
+    ordering = "-pk"
+    ordering_fields = ["created", "pk"]
+
+
+class StaffWrites(permissions.BasePermission):
+    """Anyone reads; only staff write."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return bool(request.user and request.user.is_staff)
+
+
+class ModelExportsView(generics.ListAPIView[Export]):
+    """A model version's exports, newest first; staff POST asks for a new one."""
+
+    serializer_class = ExportSerializer
+    permission_classes = [StaffWrites]
+    queryset = Export.objects.none()
+    ordering = "-pk"
+    ordering_fields = ["created", "pk"]
+
+    def get_queryset(self) -> QuerySet[Export]:
+        model = selectors.model_get(self.kwargs["ref"])
+        return Export.objects.filter(model=model).select_related("model").order_by("-pk")
+
+    @extend_schema(
+        summary="A model version's bulk exports, newest first",
+        parameters=[
+            OpenApiParameter("ref", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=MODEL_REF)
+        ],
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Export a model version (staff): 202 with the export's URL",
+        description="Asking while an export of this version is queued answers that one.",
+        parameters=[
+            OpenApiParameter("ref", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=MODEL_REF)
+        ],
+        request=None,
+        responses={202: AcceptedSerializer},
+    )
+    def post(self, request: Request, ref: str) -> Response:
+        from neurons.export import ExportRefused, export_request
+
+        model = selectors.model_get(ref)
+        try:
+            export = export_request(model=model, requested_by=request.user)
+        except ExportRefused as error:
+            raise Refused(str(error), status.HTTP_400_BAD_REQUEST) from None
+        return accepted(request, [export], "api:export-detail")

@@ -210,3 +210,71 @@ class Rename(models.Model):
     def __str__(self) -> str:
         where = f" in {self.model_slug}" if self.kind == self.Kind.LAYER else ""
         return f"{self.get_kind_display()} {self.old} → {self.new}{where}"
+
+
+class ExportQuerySet(models.QuerySet["Export"]):
+    def succeeded(self) -> "ExportQuerySet":
+        """Finished exports, newest first (`network.exports.succeeded.first` in templates)."""
+        return self.filter(status=Export.Status.SUCCEEDED).order_by("-finished", "-pk")
+
+
+class Export(models.Model):
+    """A bulk export of one model version: tables as JSON Lines (and Parquet) and a manifest.
+
+    The row exists before its Celery task; at most one export per model version is queued, so
+    asking again while one waits adds nothing (the queued one will read the newest data).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    model = models.ForeignKey(NetworkModel, on_delete=models.CASCADE, related_name="exports")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    log = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    content_version = models.PositiveIntegerField(
+        default=0, help_text="the model's content version the export shows (current when equal)"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    files = models.JSONField(
+        default=list,
+        help_text="[{name, table, format, rows, bytes, sha256, path}], as in the manifest",
+    )
+    manifest = models.FileField(max_length=255, blank=True)
+    manifest_sha256 = models.CharField(max_length=64, blank=True)
+
+    objects = ExportQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model"],
+                condition=models.Q(status="queued"),
+                name="export_one_queued_per_model",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "heartbeat"])]
+
+    def __str__(self) -> str:
+        return f"export of {self.model} #{self.pk}"
+
+    def downloads(self) -> list[dict[str, object]]:
+        """The files as the manifest lists them, each with its URL in the default storage."""
+        from django.core.files.storage import default_storage
+
+        return [{**file, "url": default_storage.url(file["path"])} for file in self.files]

@@ -212,6 +212,104 @@ class UnitSerializer(serializers.ModelSerializer[Unit]):
         return {name: absolute(self.context, path) for name, path in links.items()}
 
 
+class UnitCitationSerializer(serializers.Serializer[Any]):
+    bibtex = serializers.CharField()
+    apa = serializers.CharField()
+    csl = serializers.DictField(help_text="CSL-JSON")
+
+
+class UnitLinkSerializer(serializers.Serializer[Any]):
+    index = serializers.IntegerField()
+    url = serializers.URLField(help_text="the unit in the API")
+    html_url = serializers.URLField(help_text="the unit's versioned page")
+
+
+class LayerLinkSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    url = serializers.URLField(help_text="the layer in the API")
+    html_url = serializers.URLField(help_text="the layer's versioned page")
+
+
+class UnitNeighboursSerializer(serializers.Serializer[Any]):
+    previous = UnitLinkSerializer(allow_null=True)
+    next = UnitLinkSerializer(allow_null=True)
+    next_layer = LayerLinkSerializer(allow_null=True)
+
+
+class UnitDetailSerializer(UnitSerializer):
+    """A unit with what its page shows besides the linked endpoints: kept off the lists."""
+
+    citation = serializers.SerializerMethodField(
+        help_text="naming the versioned page and today's date"
+    )
+    neighbours = serializers.SerializerMethodField()
+    weights_png_url = serializers.SerializerMethodField(
+        help_text="the weight matrix into this unit's layer, when it has been computed"
+    )
+
+    class Meta(UnitSerializer.Meta):
+        fields = [*UnitSerializer.Meta.fields, "citation", "neighbours", "weights_png_url"]
+
+    @extend_schema_field(UnitCitationSerializer)
+    def get_citation(self, unit: Unit) -> dict[str, Any]:
+        from django.utils import timezone
+
+        from neurons.citations import unit_citation
+
+        url = absolute(self.context, unit.get_versioned_url())
+        cite = unit_citation(unit, url=url, accessed=timezone.now().date())
+        return {"bibtex": cite["bibtex"], "apa": cite["apa"], "csl": cite["csl"]}
+
+    def _unit_link(self, unit: Unit, index: int | None) -> dict[str, Any] | None:
+        if index is None:
+            return None
+        ref = model_ref(unit.layer.model)
+        kwargs = {"ref": ref, "layer": unit.layer.name, "index": index}
+        page = {"model": ref, "layer": unit.layer.name, "index": index}
+        return {
+            "index": index,
+            "url": absolute(self.context, reverse("api:unit-by-key", kwargs=kwargs)),
+            "html_url": absolute(self.context, reverse("neurons:unit", kwargs=page)),
+        }
+
+    @extend_schema_field(UnitNeighboursSerializer)
+    def get_neighbours(self, unit: Unit) -> dict[str, Any]:
+        from neurons.selectors import unit_neighbours
+
+        found = unit_neighbours(unit)
+        ref = model_ref(unit.layer.model)
+        next_layer = None
+        if found["next_layer"] is not None:
+            name = found["next_layer"]
+            next_layer = {
+                "name": name,
+                "url": absolute(
+                    self.context, reverse("api:layer-by-key", kwargs={"ref": ref, "layer": name})
+                ),
+                "html_url": absolute(
+                    self.context, reverse("neurons:layer", kwargs={"model": ref, "layer": name})
+                ),
+            }
+        return {
+            "previous": self._unit_link(unit, _int_or_none(found["previous"])),
+            "next": self._unit_link(unit, _int_or_none(found["next"])),
+            "next_layer": next_layer,
+        }
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_weights_png_url(self, unit: Unit) -> str | None:
+        from rendering.models import LayerConnection
+
+        if not LayerConnection.objects.filter(target_id=unit.layer_id).exists():
+            return None
+        kwargs = {"model": model_ref(unit.layer.model), "layer": unit.layer.name}
+        return absolute(self.context, reverse("neurons:layer-weights-png", kwargs=kwargs))
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value is not None else None
+
+
 class TechniqueSerializer(serializers.ModelSerializer[Technique]):
     class Meta:
         model = Technique

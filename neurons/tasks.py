@@ -17,3 +17,23 @@ def import_model_task(job_id: int) -> None:
     for layer in job.result.layers.all():
         if "all" in wanted or layer.name in wanted:
             render_jobs_create(layer=layer, technique="channel")
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def export_task(self, export_id: int) -> None:  # type: ignore[no-untyped-def]
+    from neurons.export import export_run
+    from neurons.models import Export
+
+    export = export_run(export_id=export_id)
+    if export is not None and export.status == Export.Status.QUEUED:
+        # A failure the row requeued (storage, database …): its attempt count decides when to stop.
+        raise self.retry(
+            countdown=min(60 * export.attempts, 600), max_retries=settings.RENDER_MAX_ATTEMPTS
+        )
+
+
+@shared_task
+def reap_stale_exports() -> list[int]:
+    from neurons.export import exports_reap
+
+    return exports_reap()

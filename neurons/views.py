@@ -336,10 +336,16 @@ def circuits_shorthand(request: HttpRequest, model: str, shorthand: str) -> Http
 
 
 def search(request: HttpRequest) -> HttpResponse:
-    """A unit by shorthand (`inceptionv1 4c:447`, `mixed4c 447`), else units by curator label."""
+    """A unit by shorthand (`inceptionv1 4c:447`, `mixed4c 447`), else units by curator label
+    and the notes this visitor may see whose title or body matches. Never page-cached: the
+    notes differ by visitor (`PageCache` keeps only model and zoo pages)."""
+    from annotations.search import notes_matching  # annotations builds on neurons, not back
+
     query = request.GET.get("q", "").strip()
     unit = selectors.unit_by_shorthand(query) if query else None
     if unit is not None:
         return redirect(unit.get_absolute_url())
     results = selectors.units_by_label(query)[:100] if query else []
-    return render(request, "neurons/search.html", {"query": query, "results": results})
+    notes = list(notes_matching(query, user=request.user)) if query else []
+    context = {"query": query, "results": results, "notes": notes}
+    return render(request, "neurons/search.html", context)

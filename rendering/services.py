@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from neurons.models import Layer, NetworkModel, Technique, Unit
 from neurons.progress import Progress, ignore_progress
+from neurons.ratelimit import hits_in_window
 from neurons.services import model_touch
 from rendering.engine import render_layer, render_units
 from rendering.engine.zoo import LoadedModel, Preprocessing, WeightsSpec, get_entry, load_model
@@ -201,15 +201,8 @@ def render_now(*, unit: Unit, technique: str = "channel", client: str) -> Render
     ).first()
     if active is not None:
         return active
-    key = f"render-now:{client}"
     window = 60
-    cache.add(key, 0, timeout=window)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window)
-        count = 1
-    if count > settings.RENDER_NOW_PER_MINUTE:
+    if hits_in_window(f"render-now:{client}", window) > settings.RENDER_NOW_PER_MINUTE:
         raise RateLimited(retry_after=window)
     jobs = render_jobs_create(
         layer=layer, technique=technique, params=params, units=[unit.index], units_per_job=1

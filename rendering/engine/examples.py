@@ -55,6 +55,7 @@ from torch import Tensor, fx, nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from rendering.engine.datasets import Batch
+from rendering.engine.render import check_model_device
 from rendering.engine.truncation import (
     FORWARD_TOLERANCE,
     _StopForward,
@@ -799,21 +800,6 @@ class ExamplesState:
 # --- the pass -----------------------------------------------------------------------------
 
 
-def _check_model_device(model: nn.Module, device: torch.device) -> None:
-    tensor: Tensor | None = next(iter(model.parameters()), None)
-    if tensor is None:
-        tensor = next(iter(model.buffers()), None)
-    if tensor is None:
-        return
-    wanted = device.index
-    if device.type == "cuda" and wanted is None:
-        wanted = torch.cuda.current_device()
-    here = tensor.device
-    if here.type != device.type or (device.type != "cpu" and here.index != wanted):
-        # Moving the model ourselves would change the caller's model; say so instead.
-        raise ValueError(f"model is on {here} but device={device}; call model.to({str(device)!r})")
-
-
 def collect_examples(
     model: nn.Module,
     layers: Sequence[str],
@@ -835,7 +821,7 @@ def collect_examples(
     after every batch (a good place to checkpoint with `state.to_npz_bytes()`).
     """
     device = torch.device(device)
-    _check_model_device(model, device)
+    check_model_device(model, device)
     names = tuple(resolve_layer(model, layer) for layer in layers)
     if not names or len(set(names)) != len(names):
         raise ValueError(f"layers must be distinct and not empty, not {list(layers)}")

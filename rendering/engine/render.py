@@ -88,7 +88,7 @@ def render_units(
     if per_chunk < 1:
         raise ValueError(f"batch_size {batch_size} is smaller than one unit's {replicas} images")
     device = torch.device(device)
-    _check_model_device(model, device)
+    check_model_device(model, device)
     layer = resolve_layer(model, layer)
     preprocess = preprocess or _identity
     use_compile = compile and device.type == "cuda"
@@ -171,7 +171,7 @@ def render_layer(
         companion = resize(to_batch(image), size).to(device)
         if companion.shape[0] != 1:
             raise ValueError(f"caricature takes one image, got {companion.shape[0]}")
-    _check_model_device(model, device)
+    check_model_device(model, device)
     layer = resolve_layer(model, layer)
     preprocess = preprocess or _identity
     use_compile = compile and device.type == "cuda"
@@ -237,7 +237,7 @@ def unit_activation(
     if len(unit_list) != batch.shape[0]:
         raise ValueError(f"{batch.shape[0]} images but {len(unit_list)} units: give one each")
     device = torch.device(device)
-    _check_model_device(model, device)
+    check_model_device(model, device)
     layer = resolve_layer(model, layer)
     preprocess = preprocess or _identity
     values = []
@@ -280,7 +280,8 @@ def _check_units(units: Sequence[int], channels: int, layer: str) -> None:
         )
 
 
-def _check_model_device(model: nn.Module, device: torch.device) -> None:
+def check_model_device(model: nn.Module, device: torch.device) -> None:
+    """Refuse a device the model is not on (moving it would change the caller's model)."""
     tensor: Tensor | None = next(iter(model.parameters()), None)
     if tensor is None:
         tensor = next(iter(model.buffers()), None)

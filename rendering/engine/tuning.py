@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from rendering.engine.loop import Preprocess
-from rendering.engine.render import _as_index, _check_model_device, _check_units
+from rendering.engine.render import _as_index, _check_units, check_model_device
 from rendering.engine.stimuli import FAMILIES, GREY, Axis, Family, Placement
 from rendering.engine.truncation import Forward, frozen_eval, resolve_layer, truncate
 
@@ -208,7 +208,7 @@ def tuning_curves(
     if input_size < 1:
         raise ValueError(f"input_size must be positive, got {input_size}")
     device = torch.device(device)
-    _check_model_device(model, device)
+    check_model_device(model, device)
     layer = resolve_layer(model, layer)
     preprocess = preprocess or _identity
     curves = {}

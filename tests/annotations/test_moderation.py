@@ -89,3 +89,26 @@ def test_dismissing_a_report_keeps_the_content(
     report.refresh_from_db()
     note.refresh_from_db()
     assert report.status == "dismissed" and not note.hidden
+
+
+def test_moderating_never_shows_a_curator_what_they_may_not_read(
+    clients: dict[str, Client], make_note: Any, people: dict[str, Any]
+) -> None:
+    """An ETH curator cannot read an MIT-only note or a private draft by hiding it, nor see it
+    (or a comment on it) in the queue."""
+    from annotations.services import comment_create, report_create
+
+    draft = make_note(title="Alice's draft", visibility="private", publish=False)
+    internal = make_note(title="MIT internal", visibility="institution")
+    comment = comment_create(author=people["amir"], body="MIT-only remark", note=internal)
+    report_create(reporter=people["amir"], reason="check this", note=internal)
+    report_create(reporter=people["amir"], reason="and this", comment=comment)
+    for kind, pk in (("note", draft.pk), ("note", internal.pk), ("comment", comment.pk)):
+        hide = reverse("annotations:moderation-set-hidden", kwargs={"kind": kind, "pk": pk})
+        assert clients["bruno"].post(hide, {"action": "hide"}).status_code == 404, (kind, pk)
+    for note in (draft, internal):
+        note.refresh_from_db()
+        assert not note.hidden
+        assert clients["bruno"].get(note.get_absolute_url()).status_code == 404
+    queue = clients["bruno"].get(reverse("annotations:moderation")).content.decode()
+    assert "MIT internal" not in queue and "MIT-only remark" not in queue

@@ -3,6 +3,12 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+# Sign up with an address at one of these domains to join (the demo's mail goes to the console).
+DEMO_INSTITUTIONS = [
+    ("north-lab", "North Vision Lab (demo)", "north.example"),
+    ("south-institute", "South Institute (demo)", "south.example"),
+]
+
 
 class Command(BaseCommand):
     help = (
@@ -72,4 +78,15 @@ class Command(BaseCommand):
             layers=options["examples_layers"],
             tuning=True,
             here=True,
+        )
+        from annotations.models import Institution
+
+        for slug, name, domain in DEMO_INSTITUTIONS:
+            Institution.objects.get_or_create(
+                slug=slug, defaults={"name": name, "email_domains": domain}
+            )
+        self.stdout.write(
+            "Two demo institutions: sign up at /accounts/signup/ with an address at "
+            + " or ".join(domain for _, _, domain in DEMO_INSTITUTIONS)
+            + " to join one (mail goes to this console)."
         )

@@ -1,0 +1,48 @@
+"""Notes found by the site search (`/search/?q=`): title and body text, visible notes only.
+
+Full-text search on PostgreSQL (English stemming, title ranked above body); a case-insensitive
+substring match on SQLite, as `neurons.selectors.units_by_label` does for curator labels.
+Which notes a visitor may find is `selectors.notes_visible_to`, narrowed by one rule of its own:
+hidden notes leave search for everyone, their authors included, as they leave every list.
+"""
+
+from django.db import connection
+from django.db.models import F, Q, QuerySet
+
+from annotations import selectors
+from annotations.models import Note
+
+__all__ = ["NOTES_SHOWN", "notes_matching"]
+
+NOTES_SHOWN = 50
+# Explicit rather than the server's `default_text_search_config`, so stemming ("detectors"
+# finds "detector") never depends on how the database was initialised.
+TEXT_SEARCH_CONFIG = "english"
+# The searcher's own drafts (not yet published) come after published notes on both databases.
+_NEWEST_FIRST = F("published").desc(nulls_last=True)
+
+
+def notes_matching(query: str, *, user: selectors.User) -> QuerySet[Note]:
+    """Notes `user` may see whose title or body matches `query`, best match first (newest
+    first on SQLite), with their authors and institutions; at most `NOTES_SHOWN`."""
+    query = query.strip()
+    if not query:
+        return Note.objects.none()
+    notes = selectors.with_people(selectors.notes_visible_to(user).filter(hidden=False))
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+
+        vector = SearchVector("title", weight="A", config=TEXT_SEARCH_CONFIG) + SearchVector(
+            "body", weight="B", config=TEXT_SEARCH_CONFIG
+        )
+        terms = SearchQuery(query, search_type="websearch", config=TEXT_SEARCH_CONFIG)
+        notes = (
+            notes.annotate(search=vector, rank=SearchRank(vector, terms))
+            .filter(search=terms)
+            .order_by("-rank", _NEWEST_FIRST, "-pk")
+        )
+    else:
+        notes = notes.filter(Q(title__icontains=query) | Q(body__icontains=query)).order_by(
+            _NEWEST_FIRST, "-pk"
+        )
+    return notes[:NOTES_SHOWN]
