@@ -2,10 +2,7 @@
 an author writes and publishes a circuit note and comments, a researcher elsewhere replies and
 reports the comment, a curator hides it, and an anonymous reader no longer sees it."""
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,30 +13,13 @@ from annotations.services import user_signup
 from neurons.services import model_import
 from rendering.engine.zoo import WeightsSpec
 from rendering.services import render_job_run, render_jobs_create
+from tests.browser.conftest import needs_chromium
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "pw-12345!"
 pytestmark = [
-    pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"no browser at {CHROMIUM}"),
+    needs_chromium,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright runs an event loop
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _visitor(browser: Any) -> Any:

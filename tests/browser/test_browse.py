@@ -1,7 +1,5 @@
 """A real browser (Debian's Chromium driven by Playwright) browses the site like a reader."""
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -9,32 +7,22 @@ import pytest
 from neurons.services import model_import
 from rendering.engine.zoo import WeightsSpec
 from rendering.services import render_job_run, render_jobs_create
+from tests.browser.conftest import needs_chromium
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 pytestmark = [
-    pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"no browser at {CHROMIUM}"),
+    needs_chromium,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
 
 @pytest.fixture
-def page(tmp_path: Path):  # type: ignore[no-untyped-def]
-    from playwright.sync_api import sync_playwright
-
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright runs an event loop
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        context = browser.new_context(viewport={"width": 1200, "height": 900})
-        context.grant_permissions(["clipboard-read", "clipboard-write"])
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
+def page(browser):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def test_a_reader_browses_from_the_zoo_to_a_unit_and_on_by_keyboard(
