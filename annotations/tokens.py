@@ -130,8 +130,10 @@ class ApiThrottle(SimpleRateThrottle):
     rates `token`, `user` and `anon` of REST_FRAMEWORK's DEFAULT_THROTTLE_RATES, read on each
     request so a changed setting takes effect at once."""
 
-    def __init__(self) -> None:  # the rate depends on who asks: chosen in allow_request
-        pass
+    def __init__(self) -> None:
+        # Not SimpleRateThrottle's: the scope and rate depend on who asks (allow_request).
+        self.rate: str | None = None
+        self._key = ""
 
     def allow_request(self, request: Request, view: Any) -> bool:
         if isinstance(request.auth, ApiToken):

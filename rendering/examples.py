@@ -263,8 +263,9 @@ def examples_compute(*, job: RenderJob, loaded: LoadedModel, progress: Progress)
         raise RenderRefused(
             f"dataset {params['dataset']} with manifest {params['manifest_sha256'][:12]} is gone"
         )
-    names = [entry["path"] for entry in dataset_manifest(dataset)]
-    expected = {entry["path"]: entry["sha256"] for entry in dataset_manifest(dataset)}
+    manifest = dataset_manifest(dataset)  # read once: it may be a large file in a bucket
+    names = [entry["path"] for entry in manifest]
+    expected = {entry["path"]: entry["sha256"] for entry in manifest}
     layer_names = params["layers"].split(",")
     layers = {layer.name: layer for layer in model.layers.filter(name__in=layer_names)}
     if UnitExamples.objects.filter(

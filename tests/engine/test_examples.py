@@ -98,7 +98,7 @@ def as_batches(images: Tensor, size: int = BATCH, start: int = 0) -> list[Batch]
 
 
 class Stop(BaseException):
-    pass
+    """Raised by `stop` to end a pass part-way, as a killed worker would."""
 
 
 def stop(*_: object) -> None:
