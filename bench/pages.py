@@ -26,28 +26,31 @@ import argparse
 import io
 import math
 import os
-import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from email.message import Message
 from pathlib import Path
-from types import FrameType
-from urllib.parse import urlparse
-
-import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._common import (  # noqa: E402
+    WRK_TIMEOUT_S,
+    bench_environment,
+    database_create,
+    fetch,
+    free_port,
+    gunicorn,
+    manage,
+    stop_on_sigterm,
+    wait_until_serving,
+    workers_cpu_s,
+    wrk_ensure,
+    wrk_totals_parse,
+)
+
 BENCH_DIR = ROOT / "var" / "bench"
 MODEL = "inceptionv1"
 LAYER = "mixed4a"
@@ -55,12 +58,8 @@ UNIT = 0
 RENDERED_UNITS = 16  # channel renders of mixed4a units 0..15: images on the pages under test
 WORKERS = 2
 WRK_THREADS = 2
-# wrk's default (2 s) drops slower responses from the latency percentiles and counts them as
-# socket errors; a longer limit keeps p99 honest, and anything past it is still an error.
-WRK_TIMEOUT_S = 10
 GOAL_UNIT_RPS = 500  # the issue's goal on the 2-core machine
 GOAL_UNIT_P99_MS = 100
-WRK_INSTALL = ["apt-get", "install", "-y", "wrk"]
 
 
 @dataclass(frozen=True)
@@ -94,58 +93,6 @@ PAGES = (
     Page("layer", f"/models/{MODEL}/{LAYER}/", (f"{LAYER}", f"visualization of {LAYER}:0")),
     Page("home", "/", ("InceptionV1", f"/models/{MODEL}/")),
 )
-
-
-def bench_environment(database_url: str, redis_url: str) -> dict[str, str]:
-    """The production-like settings every subprocess (manage.py, gunicorn) runs with."""
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="microscope_site.settings",
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        MICROSCOPE_VAR_DIR=str(BENCH_DIR),
-        STATIC_ROOT=str(BENCH_DIR / "static"),
-        DEBUG="0",
-        SECRET_KEY="bench-pages-not-a-secret-" + "x" * 40,
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def database_create(database_url: str) -> None:
-    """Create the benchmark's database if it is missing (CREATE DATABASE needs autocommit)."""
-    name = urlparse(database_url).path.lstrip("/")
-    if not name or name in {"test", "postgres"}:
-        sys.exit(f"refusing to use database {name!r}: give the benchmark its own database")
-    with psycopg.connect(database_url, dbname="postgres", autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if exists is None:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
-
-
-def wrk_ensure() -> str:
-    wrk = shutil.which("wrk")
-    if wrk:
-        return wrk
-    print(f"wrk is missing; install it with: {' '.join(WRK_INSTALL)}")
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        sys.exit("not root on a Debian-like system, so not installing it here")
-    print(f"running {' '.join(WRK_INSTALL)}")
-    if subprocess.run(WRK_INSTALL).returncode != 0:  # a stale package list: update, try again
-        subprocess.run(["apt-get", "update"], check=True)
-        subprocess.run(WRK_INSTALL, check=True)
-    wrk = shutil.which("wrk")
-    if not wrk:
-        sys.exit("apt-get ran but wrk is still not on PATH")
-    return wrk
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    print(f"$ manage.py {' '.join(args)}", flush=True)
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True)
 
 
 def prepare(env: dict[str, str]) -> None:
@@ -186,60 +133,6 @@ def prepare(env: dict[str, str]) -> None:
     print(f"prepared in {time.perf_counter() - started:.1f} s")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def gunicorn(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
-    log = BENCH_DIR / "gunicorn.log"
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "microscope_site.wsgi",
-        *("-w", str(WORKERS), "-b", f"127.0.0.1:{port}", "--error-logfile", str(log)),
-        "--no-control-socket",  # gunicorn's default socket path is shared by every instance
-    ]
-    print(f"$ {' '.join(command[2:])}", flush=True)
-    # Its own session, so Ctrl-C reaches only this script, which then stops gunicorn in order.
-    server = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
-    try:
-        yield server
-    finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
-        print(f"gunicorn stopped (log: {log.relative_to(ROOT)})")
-
-
-def fetch(url: str, timeout: float = 30) -> tuple[int, str, Message]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read().decode(), response.headers
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode(errors="replace"), error.headers
-
-
-def wait_until_serving(server: subprocess.Popen[bytes], url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"gunicorn exited with status {server.returncode}; see var/bench/gunicorn.log")
-        try:
-            fetch(url, timeout=5)
-            return
-        except OSError:
-            time.sleep(0.2)
-    sys.exit(f"gunicorn did not answer {url} within {timeout:.0f} s")
-
-
 def page_check(base: str, page: Page) -> None:
     """Fetch the page twice (the first warms it) and insist both times it is the right page."""
     timings_ms = []
@@ -259,57 +152,20 @@ def page_check(base: str, page: Page) -> None:
     )
 
 
-_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
-
-
-def _milliseconds(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
-    if match is None:
-        raise ValueError(f"not a wrk duration: {text!r}")
-    return float(match[1]) * _UNITS_MS[match[2]]
-
-
 def wrk_parse(page: Page, output: str) -> Result:
-    def find(pattern: str) -> re.Match[str]:
-        match = re.search(pattern, output, re.MULTILINE)
-        if match is None:
-            sys.exit(f"cannot find {pattern!r} in wrk's output:\n{output}")
-        return match
-
-    # wrk prints these two lines only when their counts are not all zero.
-    counts: dict[str, int] = {}
-    socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    if socket_errors:
-        kinds = ("connect", "read", "write", "timeout")
-        counts.update(zip(kinds, map(int, socket_errors.groups()), strict=True))
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if non_2xx:
-        counts["non-2xx/3xx"] = int(non_2xx[1])
+    try:
+        totals = wrk_totals_parse(output)
+    except ValueError as error:
+        sys.exit(str(error))
     return Result(
         page=page,
-        requests_per_s=float(find(r"^Requests/sec:\s+([\d.]+)")[1]),
-        p50_ms=_milliseconds(find(r"^\s+50%\s+(\S+)")[1]),
-        p99_ms=_milliseconds(find(r"^\s+99%\s+(\S+)")[1]),
-        requests=int(find(r"^\s+(\d+) requests in")[1]),
-        errors=sum(counts.values()),
-        error_detail=", ".join(f"{kind} {n}" for kind, n in counts.items() if n),
+        requests_per_s=totals.requests_per_s,
+        p50_ms=totals.p50_ms,
+        p99_ms=totals.p99_ms,
+        requests=totals.requests,
+        errors=totals.errors,
+        error_detail=totals.error_detail,
     )
-
-
-def workers_cpu_s(master: int) -> float:
-    """User + system CPU seconds of the master's child processes (Linux /proc), else NaN."""
-    total_ticks = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # Fields after the parenthesized command: state, ppid, …, utime (12th), stime (13th).
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # the process ended while we looked
-        if int(fields[1]) == master:
-            total_ticks += int(fields[11]) + int(fields[12])
-    return total_ticks / os.sysconf("SC_CLK_TCK") if total_ticks else math.nan
 
 
 def wrk_run(wrk: str, url: str, page: Page, duration: int, connections: int, master: int) -> Result:
@@ -361,10 +217,6 @@ def report(results: Sequence[Result]) -> None:
     )
 
 
-def _stop(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=30, help="seconds of load per page")
@@ -376,19 +228,20 @@ def main() -> None:
     args = parser.parse_args()
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)  # progress shows up in logs too
-    signal.signal(signal.SIGTERM, _stop)  # so `finally` stops gunicorn on kill too
+    stop_on_sigterm()
 
     wrk = wrk_ensure()
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     database_create(args.database_url)
-    env = bench_environment(args.database_url, args.redis_url)
+    env = bench_environment(args.database_url, args.redis_url, BENCH_DIR)
     prepare(env)
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     results = []
-    with gunicorn(env, port) as server:
-        wait_until_serving(server, base + "/")
+    log = BENCH_DIR / "gunicorn.log"
+    with gunicorn(env, port, workers=WORKERS, log=log) as server:
+        wait_until_serving(server, base + "/", log)
         for page in PAGES:
             page_check(base, page)
         for page in PAGES:

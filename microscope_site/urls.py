@@ -4,6 +4,7 @@ from django.contrib.sitemaps import views as sitemap_views
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from django.views.static import serve
 
 import neurons.urls  # noqa: F401  (registers the modelref and layername converters)
@@ -14,6 +15,10 @@ urlpatterns = [
     path("", neurons_views.model_list, name="home"),
     path("models/", include("neurons.urls")),
     path("search/", neurons_views.search, name="search"),
+    path(
+        "compare/",
+        RedirectView.as_view(pattern_name="neurons:compare", query_string=True, permanent=True),
+    ),
     path("u/<int:unit_id>", neurons_views.short_link, name="short-unit"),
     path(
         "embed/models/<modelref:model>/<layername:layer>/<int:index>/",

@@ -90,9 +90,9 @@ class LayerAdmin(admin.ModelAdmin):
 
 @admin.register(Unit)
 class UnitAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "curator_label"]
+    list_display = ["__str__", "curator_label", "family_tag"]
     list_select_related = ["layer__model"]
-    search_fields = ["curator_label", "layer__name"]
+    search_fields = ["curator_label", "family_tag", "layer__name"]
     raw_id_fields = ["layer"]
 
 

@@ -28,6 +28,11 @@ class NetworkModel(models.Model):
     weights_source = models.CharField(max_length=16, choices=Weights.choices)
     weights_detail = models.CharField(max_length=512, blank=True, help_text="seed or file path")
     weights_sha256 = models.CharField(max_length=64)
+    weights_url = models.CharField(
+        max_length=512,
+        blank=True,
+        help_text="where the published weights come from (a URL, or timm:/open_clip: names)",
+    )
     training_dataset = models.CharField(max_length=128, blank=True)
     input_size = models.PositiveIntegerField()
     preprocessing = models.JSONField(default=dict)
@@ -70,6 +75,7 @@ class Layer(models.Model):
         CONV = "conv", "convolution"
         BLOCK = "block", "block output"
         LINEAR = "linear", "fully connected"
+        ATTENTION = "attention", "attention pool"
 
     model = models.ForeignKey(NetworkModel, on_delete=models.CASCADE, related_name="layers")
     name = models.CharField(max_length=64, help_text="the literature's name, used in URLs")
@@ -102,11 +108,25 @@ class Layer(models.Model):
     def spatial(self) -> bool:
         return len(self.output_shape) == 3
 
+    @property
+    def grid_techniques(self) -> tuple[str, ...]:
+        """What the layer grid offers: a unit of a non-spatial layer (a fully connected or
+        attention-pool output) is one neuron, so its channel objective would be the neuron's."""
+        if self.spatial:
+            return ("channel", "neuron", "negative", "diversity", "examples")
+        return ("neuron", "negative", "diversity", "examples")
+
 
 class Unit(models.Model):
     layer = models.ForeignKey(Layer, on_delete=models.CASCADE, related_name="units")
     index = models.PositiveIntegerField()
     curator_label = models.CharField(max_length=200, blank=True)
+    family_tag = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="a neuron family, as in the Circuits thread ('curve detectors')",
+    )
 
     class Meta:
         ordering = ["layer", "index"]

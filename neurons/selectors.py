@@ -1,9 +1,16 @@
 """Reads shared by pages, the API and commands."""
 
-from django.db.models import Count, QuerySet
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.db.models import Count, F, QuerySet, Sum, Window
+from django.db.models.functions import Lower, RowNumber
 from django.http import Http404
 
 from neurons.models import Layer, NetworkModel, Rename, Unit
+
+if TYPE_CHECKING:
+    from rendering.engine.zoo import ZooEntry
 
 
 class Moved(Exception):
@@ -25,7 +32,9 @@ def latest_models() -> list[NetworkModel]:
     """The newest ready version of every model slug, in slug order."""
     latest: dict[str, NetworkModel] = {}
     for model in (
-        model_versions().annotate(layer_count=Count("layers")).order_by("slug", "-created", "-pk")
+        model_versions()
+        .annotate(layer_count=Count("layers"), unit_count=Sum("layers__num_units"))
+        .order_by("slug", "-created", "-pk")
     ):
         latest.setdefault(model.slug, model)
     return list(latest.values())
@@ -153,3 +162,158 @@ def catalogue_version() -> str:
 
     rows = NetworkModel.objects.order_by("pk").values_list("pk", "content_version", "status")
     return hashlib.sha256(repr(list(rows)).encode()).hexdigest()[:16]
+
+
+# --- comparing units across models ---------------------------------------------------------
+
+
+@dataclass
+class ComparedModel:
+    """One model's column of the compare view: its first matching units and how many match."""
+
+    model: NetworkModel
+    units: list[Unit]
+    total: int
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.units)
+
+
+@dataclass
+class UnitTerm:
+    """A curator label or family tag (case-folded) and how many units carry it."""
+
+    text: str
+    units: int
+    models: int
+
+
+def _latest_units(models: list[NetworkModel]) -> QuerySet[Unit]:
+    return Unit.objects.filter(layer__model__in=[model.pk for model in models])
+
+
+def units_compare(
+    *,
+    label: str = "",
+    family: str = "",
+    per_model: int = 48,
+    models: list[NetworkModel] | None = None,
+) -> list[ComparedModel]:
+    """The units of the newest version of every model whose curator label contains `label`
+    or whose family tag is `family` (both case-insensitive), grouped by model in slug order.
+
+    At most `per_model` units per model (in layer order, then index), each column with the
+    total that match; models without a match are left out. `models` defaults to
+    `latest_models()`. One query (two without `models`) whatever matches.
+    """
+    if bool(label) == bool(family):
+        raise ValueError("compare by a label or by a family tag: exactly one of the two")
+    if models is None:
+        models = latest_models()
+    units = _latest_units(models)
+    if label:
+        units = units.filter(curator_label__icontains=label)
+    else:
+        units = units.filter(family_tag__iexact=family)
+    ranked = (
+        units.annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=F("layer__model_id"),
+                order_by=(F("layer__order").asc(), F("index").asc()),
+            ),
+            matches=Window(Count("pk"), partition_by=F("layer__model_id")),
+        )
+        .filter(rank__lte=per_model)
+        .select_related("layer")
+        .order_by("layer__model_id", "rank")
+    )
+    found: dict[int, list[Unit]] = {}
+    totals: dict[int, int] = {}
+    for match in ranked:
+        found.setdefault(match.layer.model_id, []).append(match)
+        totals[match.layer.model_id] = match.matches
+    columns = []
+    for model in models:
+        for unit in found.get(model.pk, []):
+            unit.layer.model = model  # spares a query per unit for its URL
+        if model.pk in found:
+            columns.append(ComparedModel(model, found[model.pk], totals[model.pk]))
+    return columns
+
+
+def unit_terms(
+    field: str, *, limit: int = 200, models: list[NetworkModel] | None = None
+) -> list[UnitTerm]:
+    """The curator labels (`field="curator_label"`) or family tags (`"family_tag"`) that the
+    newest version of any model (`models`, default `latest_models()`) uses, case-folded, most
+    units first; at most `limit`."""
+    if field not in ("curator_label", "family_tag"):
+        raise ValueError(f"units are compared by curator_label or family_tag, not {field!r}")
+    rows = (
+        _latest_units(latest_models() if models is None else models)
+        .exclude(**{field: ""})
+        .values(text=Lower(field))
+        .annotate(units=Count("pk"), models=Count("layer__model", distinct=True))
+        .order_by("-units", "text")[:limit]
+    )
+    return [UnitTerm(row["text"], row["units"], row["models"]) for row in rows]
+
+
+def units_by_family(tag: str) -> QuerySet[Unit]:
+    """Units whose family tag is `tag`, case-insensitive (every version of every model)."""
+    return Unit.objects.filter(family_tag__iexact=tag).select_related("layer__model")
+
+
+# --- the zoo: every registry entry, imported or not ------------------------------------------
+
+
+@dataclass
+class ZooRow:
+    """A registry model on the home page: the registry's facts, and its newest imported
+    version when there is one (then the facts are that version's, as imported)."""
+
+    key: str
+    display_name: str
+    family: str
+    description: str
+    training_dataset: str
+    input_size: int
+    licence: str
+    weights_url: str
+    model: NetworkModel | None
+
+
+def _zoo_row(key: str, facts: "ZooEntry | NetworkModel", model: NetworkModel | None) -> ZooRow:
+    return ZooRow(
+        key=key,
+        display_name=facts.display_name,
+        family=facts.family or "Other",
+        description=facts.description,
+        training_dataset=facts.training_dataset,
+        input_size=facts.input_size,
+        licence=facts.licence,
+        weights_url=facts.weights_url,
+        model=model,
+    )
+
+
+def zoo_families() -> list[tuple[str, list[ZooRow]]]:
+    """Every registry entry and every imported model, grouped by family in registry order
+    (models whose entry is gone come last). An imported model shows the facts it was imported
+    with, not what the registry says today. One query."""
+    from rendering.engine.zoo import ENTRIES  # the registry is pure PyTorch, no Django
+
+    imported: dict[str, list[NetworkModel]] = {}
+    for model in latest_models():
+        imported.setdefault(model.registry_key, []).append(model)
+    rows = []
+    for key, entry in ENTRIES.items():
+        models = imported.pop(key, [])
+        rows += [_zoo_row(key, model, model) for model in models] or [_zoo_row(key, entry, None)]
+    rows += [_zoo_row(m.registry_key, m, m) for models in imported.values() for m in models]
+    families: dict[str, list[ZooRow]] = {}
+    for row in rows:
+        families.setdefault(row.family, []).append(row)
+    return list(families.items())

@@ -181,9 +181,10 @@ class UnitSerializer(serializers.ModelSerializer[Unit]):
             "layer_url",
             "index",
             "curator_label",
+            "family_tag",
             "links",
         ]
-        read_only_fields = ["index", "curator_label"]
+        read_only_fields = ["index", "curator_label", "family_tag"]
 
     def get_key(self, unit: Unit) -> str:
         return unit_key(unit)

@@ -35,25 +35,35 @@ class ImportFailed(Exception):
     """An import that cannot succeed as asked; the message says why and what to do."""
 
 
-def _layer_infos(entry: ZooEntry, module: object) -> list[LayerInfo]:
-    if entry.key not in _layer_facts:
-        _layer_facts[entry.key] = inspect_layers(module, entry.layers, input_size=entry.input_size)  # type: ignore[arg-type]
-    return _layer_facts[entry.key]
+def _layer_infos(entry: ZooEntry, module: object, input_size: int) -> list[LayerInfo]:
+    key = f"{entry.key}@{input_size}"
+    if key not in _layer_facts:
+        _layer_facts[key] = inspect_layers(module, entry.layers, input_size=input_size)  # type: ignore[arg-type]
+    return _layer_facts[key]
 
 
 def model_import(
-    *, registry_key: str, weights: WeightsSpec, progress: Progress = ignore_progress
+    *,
+    registry_key: str,
+    weights: WeightsSpec,
+    progress: Progress = ignore_progress,
+    input_size: int | None = None,
 ) -> NetworkModel:
     """Import one version of a registry model with all its layers and units.
 
+    `registry_key` is a registry key or `torchvision:<name>` for any torchvision classifier.
     Idempotent: the same weights (by sha256) return the existing version untouched. Different
     weights create a new version; old versions are never changed. Everything is written in one
-    transaction, so a failure leaves no half-made model.
+    transaction, so a failure leaves no half-made model. `input_size` measures the layers at
+    another size than the model's own (quick looks and tests; pages show the size used).
     """
     try:
         entry = get_entry(registry_key)
     except UnknownModelError as error:
         raise ImportFailed(str(error)) from None
+    except ValueError as error:  # a torchvision model whose layers cannot be found
+        raise ImportFailed(f"{registry_key}: {error}") from None
+    size = input_size or entry.input_size
     progress(0.05, f"building {entry.display_name} with {weights.describe()}")
     try:
         loaded = load_model(entry, weights, progress=False)
@@ -66,13 +76,13 @@ def model_import(
         .order_by("-created")
         .values_list("slug", flat=True)
         .first()
-    ) or entry.key
+    ) or entry.slug
     existing = NetworkModel.objects.filter(slug=slug, weights_sha256=sha).first()
     if existing is not None:
         progress(1.0, f"{existing} already imported with these weights (sha256 {sha[:12]}…)")
         return existing
-    progress(0.3, f"weights sha256 {sha}; measuring layers at {entry.input_size} px")
-    infos = _layer_infos(entry, loaded.module)
+    progress(0.3, f"weights sha256 {sha}; measuring layers at {size} px")
+    infos = _layer_infos(entry, loaded.module, size)
     progress(0.6, f"{len(infos)} layers, {sum(i.num_units for i in infos)} units; writing")
     with transaction.atomic():
         model = NetworkModel.objects.create(
@@ -84,8 +94,9 @@ def model_import(
             weights_source=weights.source,
             weights_detail=str(weights.seed) if weights.source == "random" else weights.path,
             weights_sha256=sha,
+            weights_url=entry.weights_url,
             training_dataset=entry.training_dataset,
-            input_size=entry.input_size,
+            input_size=size,
             preprocessing=entry.preprocessing.as_dict(),
             description=entry.description,
             citation_bibtex=entry.citation,
@@ -131,7 +142,7 @@ def import_job_create(
     try:
         get_entry(registry_key)
         WeightsSpec(source=weights_source, seed=seed, path=weights_path)
-    except (UnknownModelError, WeightsError) as error:
+    except (UnknownModelError, WeightsError, ValueError) as error:
         raise ImportFailed(str(error)) from None
     job = ImportJob.objects.create(
         registry_key=registry_key,

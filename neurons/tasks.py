@@ -16,7 +16,7 @@ def import_model_task(job_id: int) -> None:
     wanted = settings.RENDER_AFTER_IMPORT
     for layer in job.result.layers.all():
         if "all" in wanted or layer.name in wanted:
-            render_jobs_create(layer=layer, technique="channel")
+            render_jobs_create(layer=layer, technique=layer.grid_techniques[0])
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)

@@ -31,6 +31,8 @@ register_converter(LayerNameConverter, "layername")
 app_name = "neurons"
 urlpatterns = [
     path("", views.model_list, name="models"),
+    # Before the model pages: "compare" would otherwise be taken for a model slug.
+    path("compare/", views.compare, name="compare"),
     path("<modelref:model>/", views.model_detail, name="model"),
     path("<modelref:model>/<layername:layer>/", views.layer_detail, name="layer"),
     path("<modelref:model>/<layername:layer>/<int:index>/", views.unit_detail, name="unit"),

@@ -1,11 +1,17 @@
+import hashlib
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
+from django.utils.cache import set_response_etag
 from django.utils.html import format_html
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
@@ -14,15 +20,16 @@ from django.views.decorators.http import require_POST
 from neurons import selectors
 from neurons.citations import jsonld_script, layer_citation, model_citation, unit_citation
 from neurons.models import NetworkModel, Unit
-from neurons.pagecache import page_cacheable
+from neurons.pagecache import TIMEOUT_S, page_cacheable
 from rendering import selectors as render_selectors
 from rendering.connections import matrix_png
 from rendering.models import LayerConnection, Render, UnitExamples
 from rendering.services import RateLimited, RenderRefused, render_now
 
 UNITS_PER_PAGE = 200
-TECHNIQUES_ON_GRID = ("channel", "neuron", "negative", "diversity", "examples")
 EMBED_SIZE = (360, 420)  # iframe width, height of the embeddable unit card
+COMPARE_UNITS_PER_MODEL = 48
+LABEL_MAX, FAMILY_MAX = 200, 64  # Unit.curator_label and Unit.family_tag lengths
 
 
 def _cite(request: HttpRequest, citation: dict[str, Any]) -> dict[str, Any]:
@@ -41,13 +48,24 @@ def _newer(network: NetworkModel, model_ref: str) -> NetworkModel | None:
     return latest if latest.pk != network.pk else None
 
 
+def _thumbnail(model: NetworkModel | None) -> Render | None:
+    return render_selectors.model_thumbnail(model) if model is not None else None
+
+
 @page_cacheable
 def model_list(request: HttpRequest) -> HttpResponse:
-    """The zoo: every model's newest version with a representative feature visualization."""
-
-    models = selectors.latest_models()
-    cards = [(model, render_selectors.model_thumbnail(model)) for model in models]
-    return render(request, "neurons/model_list.html", {"models": models, "cards": cards})
+    """The zoo: every registry model by family, imported or not; each imported one with its
+    newest version and a representative feature visualization."""
+    families = [
+        (
+            family,
+            [(row, _thumbnail(row.model)) for row in rows],
+        )
+        for family, rows in selectors.zoo_families()
+    ]
+    imported = sum(row.model is not None for _, rows in families for row, _ in rows)
+    context = {"families": families, "imported": imported}
+    return render(request, "neurons/model_list.html", context)
 
 
 @page_cacheable
@@ -75,6 +93,7 @@ def model_detail(request: HttpRequest, model: str) -> HttpResponse:
             ),
         ),
         "cite_url": reverse("neurons:model-cite", kwargs={"model": model}),
+        "weights_url_is_link": network.weights_url.startswith(("https://", "http://")),
     }
     return render(request, "neurons/model_detail.html", context)
 
@@ -87,8 +106,8 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
         return redirect("neurons:layer", model=model, layer=found.name, permanent=True)
     page = Paginator(found.units.all(), UNITS_PER_PAGE).get_page(request.GET.get("page"))
     technique = request.GET.get("technique", "channel")
-    if technique not in TECHNIQUES_ON_GRID:
-        technique = "channel"
+    if technique not in found.grid_techniques:  # a non-spatial layer has no channel grid
+        technique = found.grid_techniques[0]
     units = list(page.object_list)
     cells: list[tuple[Unit, Render | None, UnitExamples | None]]
     if technique == "examples":
@@ -108,7 +127,7 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
         "newer": _newer(network, model),
         "layer_renders": render_selectors.layer_renders(found),
         "technique": technique,
-        "techniques": TECHNIQUES_ON_GRID,
+        "techniques": found.grid_techniques,
         "cite": _cite(
             request,
             layer_citation(
@@ -248,7 +267,7 @@ def unit_render_now(request: HttpRequest, model: str, layer: str, index: int) ->
     unit = selectors.unit_get(selectors.layer_get(network, layer), index)
     client = request.META.get("REMOTE_ADDR", "unknown")
     try:
-        render_now(unit=unit, technique="channel", client=client)
+        render_now(unit=unit, technique=unit.layer.grid_techniques[0], client=client)
     except RateLimited as error:
         response = render(request, "neurons/rate_limited.html", {"error": error}, status=429)
         response["Retry-After"] = str(error.retry_after)
@@ -337,15 +356,142 @@ def circuits_shorthand(request: HttpRequest, model: str, shorthand: str) -> Http
 
 def search(request: HttpRequest) -> HttpResponse:
     """A unit by shorthand (`inceptionv1 4c:447`, `mixed4c 447`), else units by curator label
-    and the notes this visitor may see whose title or body matches. Never page-cached: the
-    notes differ by visitor (`PageCache` keeps only model and zoo pages)."""
+    or family tag (`model=<slug>` keeps one model's) and the notes this visitor may see whose
+    title or body matches. Never page-cached: the notes differ by visitor (`PageCache` keeps
+    only model and zoo pages)."""
     from annotations.search import notes_matching  # annotations builds on neurons, not back
 
     query = request.GET.get("q", "").strip()
-    unit = selectors.unit_by_shorthand(query) if query else None
+    model = request.GET.get("model", "").strip()
+    unit = selectors.unit_by_shorthand(query) if query and not model else None
     if unit is not None:
         return redirect(unit.get_absolute_url())
-    results = selectors.units_by_label(query)[:100] if query else []
-    notes = list(notes_matching(query, user=request.user)) if query else []
-    context = {"query": query, "results": results, "notes": notes}
+    results: list[Unit] = []
+    tagged: list[Unit] = []
+    usable = bool(query) and "\x00" not in query + model  # PostgreSQL refuses NUL in strings
+    if usable:
+        labelled = selectors.units_by_label(query)
+        family = selectors.units_by_family(query)
+        if model:
+            labelled = labelled.filter(layer__model__slug=model)
+            family = family.filter(layer__model__slug=model)
+        results = list(labelled[:100])
+        tagged = list(family.order_by("layer__model__slug", "layer__order", "index")[:100])
+    notes = list(notes_matching(query, user=request.user)) if usable and not model else []
+    context = {
+        "query": query,
+        "model": model,
+        "results": results,
+        "tagged": tagged,
+        "notes": notes,
+        "compare_url": _compare_url(label=query) if results else None,
+        "compare_family_url": _compare_url(family=query) if tagged else None,
+    }
     return render(request, "neurons/search.html", context)
+
+
+def _compare_url(*, label: str = "", family: str = "") -> str:
+    query = {"label": label} if label else {"family": family}
+    return reverse("neurons:compare") + "?" + urlencode(query)
+
+
+def catalogue_page_cacheable(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """`page_cacheable` for a page that spans every model, which `PageCache` (keyed on one
+    model's content version, found from the path) does not keep: its anonymous 200 responses
+    are stored here, keyed on the URL and every model's content version (what the zoo page
+    uses), so any change to any model's pages makes a new key. A hit costs that one query
+    (and `PageCache`'s own lookup, when the path looks like a model page's)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method not in ("GET", "HEAD") or settings.SESSION_COOKIE_NAME in request.COOKIES:
+            return view(request, *args, **kwargs)
+        raw = f"{request.build_absolute_uri()}|{selectors.catalogue_version()}"
+        key = "page:catalogue:" + hashlib.sha256(raw.encode()).hexdigest()
+        hit = cache.get(key)
+        if hit is not None:
+            content, headers = hit
+            response = HttpResponse(content, headers=headers)
+            response["X-Page-Cache"] = "hit"
+            return response
+        response = view(request, *args, **kwargs)
+        if response.status_code == 200 and not response.cookies:
+            set_response_etag(response)
+            headers = {name: response[name] for name in ("Content-Type", "ETag")}
+            cache.set(key, (response.content, headers), TIMEOUT_S)
+            response["X-Page-Cache"] = "miss"
+        return response
+
+    return wrapper
+
+
+class BadCompare(ValueError):
+    """A compare request that cannot be answered; the message says why."""
+
+
+def _compare_terms(request: HttpRequest) -> tuple[str, str]:
+    label = request.GET.get("label", "").strip()
+    family = request.GET.get("family", "").strip()
+    if label and family:
+        raise BadCompare("Compare by a label or by a family tag, not both at once.")
+    for name, value, limit in (("label", label, LABEL_MAX), ("family", family, FAMILY_MAX)):
+        if len(value) > limit:
+            raise BadCompare(f"A {name} is at most {limit} characters; this one has {len(value)}.")
+        if any(ord(character) < 32 for character in value):
+            raise BadCompare(f"The {name} contains control characters.")
+    return label, family
+
+
+@catalogue_page_cacheable
+def compare(request: HttpRequest) -> HttpResponse:
+    """Units with the same curator label (`?label=`, substring) or family tag (`?family=`)
+    side by side, one column per model (its newest version), above the index of the labels
+    and tags in use. Bad parameters answer 400, a family tag no unit has 404."""
+    models = selectors.latest_models()
+    label = family = error = ""
+    status = 200
+    try:
+        label, family = _compare_terms(request)
+    except BadCompare as bad:
+        error, status = str(bad), 400
+    columns = []
+    if label or family:
+        compared = selectors.units_compare(
+            label=label, family=family, per_model=COMPARE_UNITS_PER_MODEL, models=models
+        )
+        columns = [
+            {
+                "compared": column,
+                "cards": _channel_thumbnails(column.units),
+                "more_url": reverse("search")
+                + "?"
+                + urlencode({"q": label or family, "model": column.model.slug}),
+            }
+            for column in compared
+        ]
+        if family and not columns:
+            error, status = f"No unit of any model has the family tag “{family}”.", 404
+    context: dict[str, Any] = {
+        "label": label,
+        "family": family,
+        "columns": columns,
+        "per_model": COMPARE_UNITS_PER_MODEL,
+        "error": error,
+        "labels": selectors.unit_terms("curator_label", models=models),
+        "families": selectors.unit_terms("family_tag", models=models),
+    }
+    return render(request, "neurons/compare.html", context, status=status)
+
+
+def _channel_thumbnails(units: list[Unit]) -> list[tuple[Unit, Render | None]]:
+    """Each unit with its channel render's thumbnail, as the layer grid finds them (one
+    query per layer the units are in)."""
+    by_layer: dict[int, list[Unit]] = {}
+    for unit in units:
+        by_layer.setdefault(unit.layer_id, []).append(unit)
+    thumbnails: dict[tuple[int, int], Render] = {}
+    for layer_units in by_layer.values():
+        layer = layer_units[0].layer
+        for index, found in render_selectors.layer_thumbnails(layer, layer_units).items():
+            thumbnails[(layer.pk, index)] = found
+    return [(unit, thumbnails.get((unit.layer_id, unit.index))) for unit in units]

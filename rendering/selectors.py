@@ -139,13 +139,18 @@ def model_thumbnail(model: NetworkModel) -> Render | None:
 STRIP_UNITS = 8
 
 
+NON_SPATIAL_KINDS = ("linear", "attention")
+
+
 def model_strips(model: NetworkModel) -> dict[int, list[Render]]:
     """Per layer id: channel thumbnails of its first units, for the model page's rows."""
     strips: dict[int, dict[int, Render]] = {}
     renders = (
         Render.objects.filter(
+            # A non-spatial layer's units are neurons: their renders use the neuron objective.
+            Q(technique__slug="channel")
+            | Q(technique__slug="neuron", layer__kind__in=NON_SPATIAL_KINDS),
             layer__model=model,
-            technique__slug="channel",
             variant=0,
             unit__index__lt=STRIP_UNITS,
         )

@@ -127,7 +127,8 @@ def test_each_response_is_the_units_best_pooled_activation_at_the_centre(
         with torch.no_grad():
             acts = detectors.relu(detectors.conv(images))[:, :, row, col]
         expected = acts.amax(dim=0)[[2, 0]].double().numpy()
-        assert curve.responses[:, i, j] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+        # float32 sums of O(1) terms: near zero, the error is absolute
+        assert curve.responses[:, i, j] == pytest.approx(expected, rel=1e-5, abs=1e-5)
 
 
 def test_map_centre_takes_the_middle_or_the_lower_right_of_the_middle_two() -> None:

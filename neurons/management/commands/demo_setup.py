@@ -1,3 +1,4 @@
+import argparse
 from typing import Any
 
 from django.core.management import call_command
@@ -26,6 +27,13 @@ class Command(BaseCommand):
             "--examples-layers",
             default="conv2d2,mixed3a,mixed3b,mixed4a",
             help="layers that get dataset examples and tuning curves",
+        )
+        parser.add_argument(
+            "--zoo",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="also import every other registry model (random init) and queue renders of "
+            "16 units of one middle layer of each for the worker",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -79,6 +87,8 @@ class Command(BaseCommand):
             tuning=True,
             here=True,
         )
+        if options["zoo"]:
+            self._zoo(options["steps"], options["size"])
         from annotations.models import Institution
 
         for slug, name, domain in DEMO_INSTITUTIONS:
@@ -90,3 +100,26 @@ class Command(BaseCommand):
             + " or ".join(domain for _, _, domain in DEMO_INSTITUTIONS)
             + " to join one (mail goes to this console)."
         )
+
+    def _zoo(self, steps: int, size: int) -> None:
+        from neurons.models import NetworkModel
+        from rendering.engine.zoo import ENTRIES
+        from rendering.services import render_jobs_create
+
+        for key, entry in ENTRIES.items():
+            if key == "inceptionv1":
+                continue
+            self.stdout.write(f"Importing {entry.display_name} (random init)")
+            call_command("import_model", key, weights="random", seed=0)
+            network = NetworkModel.objects.filter(registry_key=key).latest("created")
+            spatial = [layer for layer in network.layers.order_by("order") if layer.spatial]
+            layer = spatial[len(spatial) // 2]
+            jobs = render_jobs_create(
+                layer=layer,
+                technique=layer.grid_techniques[0],
+                units=range(min(16, layer.num_units)),
+                params={"steps": steps, "size": size},
+            )
+            self.stdout.write(
+                f"  queued {len(jobs)} render job(s) for {network.slug} {layer.name} units 0-15"
+            )

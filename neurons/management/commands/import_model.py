@@ -11,7 +11,12 @@ class Command(BaseCommand):
     help = "Import a registry model (InceptionV1, ResNet-50, …) with its layers and units."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("registry_key", help="e.g. inceptionv1, alexnet, vgg19, resnet50")
+        parser.add_argument(
+            "registry_key",
+            help="a registry key (inceptionv1, alexnet, vgg19, resnet50, inceptionv3, "
+            "inceptionv4, resnetv2_50, clip_rn50, …) or torchvision:<name> for any torchvision "
+            "classifier (its layers are found automatically)",
+        )
         parser.add_argument(
             "--weights",
             default="pretrained",

@@ -10,6 +10,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from rendering.engine.zoo.libraries import (
+    clip_visual_builder,
+    clip_visual_download,
+    timm_builder,
+    timm_download,
+    torchvision_builder,
+)
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -41,7 +49,7 @@ class Preprocessing:
 class LayerSpec:
     name: str  # the literature's name, used in URLs
     module: str  # dotted path of the module whose output is the layer
-    kind: str = "conv"  # conv | block | linear
+    kind: str = "conv"  # conv | block | linear | attention (the last two are not spatial)
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,15 @@ class ZooEntry:
     citation: str = ""
     # State-dict keys that published files carry but the built model does not (auxiliary heads).
     ignored_key_prefixes: tuple[str, ...] = ()
+    # The library's own pretrained loader; None: torch.hub from `weights_url`.
+    download: Callable[[bool], dict[str, torch.Tensor]] | None = None
+    source: str = "torchvision"  # the library the architecture comes from
+    slug: str = ""  # the URL name of a first import; the key when empty
+    torchvision_name: str = ""  # so `torchvision:<name>` finds this entry
+
+    def __post_init__(self) -> None:
+        if not self.slug:
+            object.__setattr__(self, "slug", self.key)
 
     def __str__(self) -> str:
         return self.key
@@ -69,21 +86,6 @@ def _lucent_inceptionv1() -> nn.Module:
     from lucent.modelzoo import inceptionv1
 
     return inceptionv1(pretrained=False)
-
-
-def _torchvision(name: str, **kwargs: object) -> Callable[[], nn.Module]:
-    def build() -> nn.Module:
-        import torchvision
-
-        model: nn.Module = getattr(torchvision.models, name)(weights=None, **kwargs)
-        for aux in ("aux1", "aux2", "AuxLogits"):  # auxiliary training heads are not studied
-            if getattr(model, aux, None) is not None:
-                setattr(model, aux, None)
-        if hasattr(model, "aux_logits"):
-            model.aux_logits = False  # type: ignore[assignment]
-        return model
-
-    return build
 
 
 _INCEPTIONV1_LAYERS: tuple[str, ...] = (
@@ -135,6 +137,70 @@ _GOOGLENET_MODULES = (
     "inception4c", "inception4d", "inception4e", "inception5a", "inception5b",
 )  # fmt: skip
 
+# InceptionV4 (timm's port of TF-slim's): `features.<i>` named as TF-slim and Lucid name them.
+_INCEPTIONV4_NAMES = (
+    "conv2d_1a_3x3", "conv2d_2a_3x3", "conv2d_2b_3x3", "mixed_3a", "mixed_4a", "mixed_5a",
+    "mixed_5b", "mixed_5c", "mixed_5d", "mixed_5e", "mixed_6a", "mixed_6b", "mixed_6c",
+    "mixed_6d", "mixed_6e", "mixed_6f", "mixed_6g", "mixed_6h", "mixed_7a", "mixed_7b",
+    "mixed_7c", "mixed_7d",
+)  # fmt: skip
+
+
+def _inceptionv4_layers() -> tuple[LayerSpec, ...]:
+    return tuple(
+        LayerSpec(name, f"features.{i}", "conv" if name.startswith("conv") else "block")
+        for i, name in enumerate(_INCEPTIONV4_NAMES)
+    ) + (LayerSpec("fc", "last_linear", "linear"),)
+
+
+def _resnetv2_50_layers() -> tuple[LayerSpec, ...]:
+    """Pre-activation blocks (`stages.<s>.blocks.<b>`) named `layer<s+1>.<b>` like ResNet-50;
+    `postnorm` is the final batch norm + ReLU that pre-activation networks end with."""
+    layers = [LayerSpec("conv1", "stem.conv")]
+    for stage, blocks in enumerate((3, 4, 6, 3)):
+        layers += [
+            LayerSpec(f"layer{stage + 1}.{b}", f"stages.{stage}.blocks.{b}", "block")
+            for b in range(blocks)
+        ]
+    layers += [LayerSpec("postnorm", "norm", "block"), LayerSpec("fc", "head", "linear")]
+    return tuple(layers)
+
+
+def _clip_rn50_layers() -> tuple[LayerSpec, ...]:
+    """CLIP's modified ResNet-50: three stem convolutions (after their ReLUs), bottleneck
+    blocks `layer<s>.<b>`, and the attention pool whose output is the image embedding."""
+    layers = [LayerSpec(f"conv{i}", f"act{i}") for i in (1, 2, 3)]
+    for stage, blocks in ((1, 3), (2, 4), (3, 6), (4, 3)):
+        layers += [
+            LayerSpec(f"layer{stage}.{b}", f"layer{stage}.{b}", "block") for b in range(blocks)
+        ]
+    layers.append(LayerSpec("attnpool", "attnpool", "attention"))
+    return tuple(layers)
+
+
+_TIMM_LICENCE = "Apache-2.0 (timm code and these weights' model card)"
+_PLACES365_URL = "http://places2.csail.mit.edu/models_places365/"
+_PLACES365_CITATION = (
+    "@article{zhou2017places,\n  title={Places: A 10 million Image Database for Scene "
+    "Recognition},\n  author={Zhou, Bolei and Lapedriza, Agata and Khosla, Aditya and Oliva, "
+    "Aude and Torralba, Antonio},\n  journal={IEEE Transactions on Pattern Analysis and Machine "
+    "Intelligence},\n  year={2017}\n}"
+)
+_PLACES365_LICENCE = (
+    "Places365 CNNs (github.com/CSAILVision/places365, MIT licence); for non-commercial "
+    "research, as the Places database's terms ask"
+)
+
+_ALEXNET_LAYERS = (
+    LayerSpec("conv1", "features.1"),
+    LayerSpec("conv2", "features.4"),
+    LayerSpec("conv3", "features.7"),
+    LayerSpec("conv4", "features.9"),
+    LayerSpec("conv5", "features.11"),
+    LayerSpec("fc6", "classifier.2", "linear"),
+    LayerSpec("fc7", "classifier.5", "linear"),
+    LayerSpec("fc8", "classifier.6", "linear"),
+)
 _TORCHVISION_LICENCE = "BSD-3-Clause (torchvision); weights for research use (ImageNet terms)"
 
 ENTRIES: dict[str, ZooEntry] = {
@@ -149,6 +215,7 @@ ENTRIES: dict[str, ZooEntry] = {
                 "Circuits thread studies; layer names as in the Circuits thread."
             ),
             build=_lucent_inceptionv1,
+            source="lucent",
             weights_url=(
                 "https://github.com/ProGamerGov/pytorch-old-tensorflow-models/raw/master/"
                 "inception5h.pth"
@@ -172,21 +239,13 @@ ENTRIES: dict[str, ZooEntry] = {
         ),
         ZooEntry(
             key="alexnet",
+            torchvision_name="alexnet",
             display_name="AlexNet",
             family="AlexNet",
             description="AlexNet (torchvision, one-GPU variant).",
-            build=_torchvision("alexnet"),
+            build=torchvision_builder("alexnet"),
             weights_url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-            layers=(
-                LayerSpec("conv1", "features.1"),
-                LayerSpec("conv2", "features.4"),
-                LayerSpec("conv3", "features.7"),
-                LayerSpec("conv4", "features.9"),
-                LayerSpec("conv5", "features.11"),
-                LayerSpec("fc6", "classifier.2", "linear"),
-                LayerSpec("fc7", "classifier.5", "linear"),
-                LayerSpec("fc8", "classifier.6", "linear"),
-            ),
+            layers=_ALEXNET_LAYERS,
             licence=_TORCHVISION_LICENCE,
             citation=(
                 "@inproceedings{krizhevsky2012imagenet,\n  title={ImageNet Classification with "
@@ -196,10 +255,11 @@ ENTRIES: dict[str, ZooEntry] = {
         ),
         ZooEntry(
             key="vgg19",
+            torchvision_name="vgg19",
             display_name="VGG19",
             family="VGG",
             description="VGG-19 without batch norm (torchvision).",
-            build=_torchvision("vgg19"),
+            build=torchvision_builder("vgg19"),
             weights_url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
             layers=_vgg19_layers(),
             licence=_TORCHVISION_LICENCE,
@@ -211,10 +271,11 @@ ENTRIES: dict[str, ZooEntry] = {
         ),
         ZooEntry(
             key="resnet50",
+            torchvision_name="resnet50",
             display_name="ResNet-50",
             family="ResNet",
             description="ResNet-50 v1.5 (torchvision IMAGENET1K_V1 weights); blocks as layer<s>.<b>.",
-            build=_torchvision("resnet50"),
+            build=torchvision_builder("resnet50"),
             weights_url="https://download.pytorch.org/models/resnet50-0676ba61.pth",
             layers=_resnet50_layers(),
             licence=_TORCHVISION_LICENCE,
@@ -226,10 +287,11 @@ ENTRIES: dict[str, ZooEntry] = {
         ),
         ZooEntry(
             key="inceptionv3",
+            torchvision_name="inception_v3",
             display_name="InceptionV3",
             family="Inception",
             description="Inception-v3 (torchvision, weights ported from TensorFlow).",
-            build=_torchvision(
+            build=torchvision_builder(
                 "inception_v3", aux_logits=True, init_weights=True, transform_input=True
             ),
             weights_url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
@@ -250,10 +312,11 @@ ENTRIES: dict[str, ZooEntry] = {
         ),
         ZooEntry(
             key="googlenet",
+            torchvision_name="googlenet",
             display_name="GoogLeNet (torchvision)",
             family="Inception",
             description="GoogLeNet with batch norm as trained by torchvision (not Lucid's InceptionV1).",
-            build=_torchvision(
+            build=torchvision_builder(
                 "googlenet", aux_logits=True, init_weights=True, transform_input=True
             ),
             weights_url="https://download.pytorch.org/models/googlenet-1378be20.pth",
@@ -270,18 +333,140 @@ ENTRIES: dict[str, ZooEntry] = {
             ),
             ignored_key_prefixes=("aux1.", "aux2."),
         ),
+        ZooEntry(
+            key="inceptionv4",
+            display_name="InceptionV4",
+            family="Inception",
+            description="Inception-v4 (timm's port of the TF-slim weights); TF-slim layer names.",
+            build=timm_builder("inception_v4"),
+            weights_url="https://huggingface.co/timm/inception_v4.tf_in1k",
+            download=timm_download("inception_v4.tf_in1k"),
+            source="timm",
+            layers=_inceptionv4_layers(),
+            input_size=299,
+            preprocessing=Preprocessing(
+                mean=(0.5, 0.5, 0.5),
+                std=(0.5, 0.5, 0.5),
+                description="RGB in [0, 1] scaled to [-1, 1] (TF-slim Inception convention)",
+            ),
+            licence=_TIMM_LICENCE,
+            citation=(
+                "@inproceedings{szegedy2017inception,\n  title={Inception-v4, Inception-ResNet "
+                "and the Impact of Residual Connections on Learning},\n  author={Szegedy, "
+                "Christian and Ioffe, Sergey and Vanhoucke, Vincent and Alemi, Alexander A},\n"
+                "  booktitle={AAAI},\n  year={2017}\n}"
+            ),
+        ),
+        ZooEntry(
+            key="resnetv2_50",
+            slug="resnetv2-50",
+            display_name="ResNetV2-50",
+            family="ResNet",
+            description=(
+                "Pre-activation ResNet-50 (timm `resnetv2_50`, weights a1h_in1k trained by "
+                "timm); blocks as layer<s>.<b>."
+            ),
+            build=timm_builder("resnetv2_50"),
+            weights_url="https://huggingface.co/timm/resnetv2_50.a1h_in1k",
+            download=timm_download("resnetv2_50.a1h_in1k"),
+            source="timm",
+            layers=_resnetv2_50_layers(),
+            preprocessing=Preprocessing(
+                mean=(0.5, 0.5, 0.5),
+                std=(0.5, 0.5, 0.5),
+                description="RGB in [0, 1] scaled to [-1, 1]",
+            ),
+            licence=_TIMM_LICENCE,
+            citation=(
+                "@inproceedings{he2016identity,\n  title={Identity Mappings in Deep Residual "
+                "Networks},\n  author={He, Kaiming and Zhang, Xiangyu and Ren, Shaoqing and "
+                "Sun, Jian},\n  booktitle={ECCV},\n  year={2016}\n}"
+            ),
+        ),
+        ZooEntry(
+            key="clip_rn50",
+            slug="clip-rn50",
+            display_name="CLIP ResNet-50 (image tower)",
+            family="CLIP",
+            description=(
+                "The image encoder of OpenAI's CLIP RN50 (open_clip `RN50`, pretrained "
+                "'openai'); the attention pool's 1,024 outputs are the image embedding."
+            ),
+            build=clip_visual_builder("RN50"),
+            weights_url=(
+                "https://openaipublic.azureedge.net/clip/models/afeb0e10f9e5a86da6080e35cf0912"
+                "3aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt"
+            ),
+            download=clip_visual_download("RN50", "openai"),
+            source="open_clip",
+            layers=_clip_rn50_layers(),
+            preprocessing=Preprocessing(
+                mean=(0.48145466, 0.4578275, 0.40821073),
+                std=(0.26862954, 0.26130258, 0.27577711),
+                description="CLIP's normalization of RGB in [0, 1]",
+            ),
+            training_dataset="WIT-400M (OpenAI's 400M image-text pairs; not public)",
+            licence="MIT (OpenAI CLIP code and weights; open_clip MIT)",
+            citation=(
+                "@inproceedings{radford2021learning,\n  title={Learning Transferable Visual "
+                "Models From Natural Language Supervision},\n  author={Radford, Alec and Kim, "
+                "Jong Wook and Hallacy, Chris and others},\n  booktitle={ICML},\n  "
+                "year={2021}\n}"
+            ),
+        ),
+        ZooEntry(
+            key="alexnet_places365",
+            slug="alexnet-places365",
+            display_name="AlexNet (Places365)",
+            family="AlexNet",
+            description=(
+                "AlexNet trained on Places365-Standard by the Places authors; load the "
+                f"published alexnet_places365.pth.tar from {_PLACES365_URL} with --weights <file>."
+            ),
+            build=torchvision_builder("alexnet", num_classes=365),
+            weights_url=f"{_PLACES365_URL}alexnet_places365.pth.tar",
+            layers=_ALEXNET_LAYERS,
+            training_dataset="Places365-Standard",
+            licence=_PLACES365_LICENCE,
+            citation=_PLACES365_CITATION,
+        ),
+        ZooEntry(
+            key="resnet50_places365",
+            slug="resnet50-places365",
+            display_name="ResNet-50 (Places365)",
+            family="ResNet",
+            description=(
+                "ResNet-50 trained on Places365-Standard by the Places authors; load the "
+                f"published resnet50_places365.pth.tar from {_PLACES365_URL} with --weights <file>."
+            ),
+            build=torchvision_builder("resnet50", num_classes=365),
+            weights_url=f"{_PLACES365_URL}resnet50_places365.pth.tar",
+            layers=_resnet50_layers(),
+            training_dataset="Places365-Standard",
+            licence=_PLACES365_LICENCE,
+            citation=_PLACES365_CITATION,
+        ),
     )
 }
-# Next: InceptionV4 and ResNetV2-50 (timm), CLIP RN50 (open_clip) are one ZooEntry each here,
-# with a `build` that calls timm.create_model / open_clip.create_model and their weights URL.
 
 
 def get_entry(key: str) -> ZooEntry:
-    try:
+    """A registry entry by key, or `torchvision:<name>` for any torchvision classifier."""
+    if key in ENTRIES:
         return ENTRIES[key]
-    except KeyError:
-        known = ", ".join(sorted(ENTRIES))
-        raise UnknownModelError(f"Unknown model {key!r}; the registry has: {known}") from None
+    if key.startswith("torchvision:"):
+        name = key.removeprefix("torchvision:")
+        for entry in ENTRIES.values():  # models the registry has under a literature name
+            if entry.source == "torchvision" and entry.torchvision_name == name:
+                return entry
+        from rendering.engine.zoo.discover import torchvision_entry
+
+        return torchvision_entry(name)
+    known = ", ".join(sorted(ENTRIES))
+    raise UnknownModelError(
+        f"Unknown model {key!r}; the registry has: {known}; or name any torchvision "
+        "classifier as torchvision:<name> (e.g. torchvision:convnext_tiny)"
+    )
 
 
 class UnknownModelError(KeyError):

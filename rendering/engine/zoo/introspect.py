@@ -8,7 +8,9 @@ reset, max-pooling replaced by average pooling over the same window and -inf pad
 where every path through the window contributes with a positive sign, so no pixel is missed by a
 ReLU, an argmax or a cancellation. The stride is how far that support moves when the unit moves
 one position to the right. Both are measured inside the input image, so a receptive field larger
-than the image is reported clipped to it.
+than the image is reported clipped to it. Where the support is clipped on both sides (deep
+layers, global pools) the stride is measured from shapes instead: how many input columns one
+more output column takes, over a canvas `_WIDER` columns wider (one forward, no gradient).
 """
 
 import copy
@@ -141,8 +143,14 @@ def _centre_supports(
             supports.append(())
             continue
         cy, cx = output.shape[2] // 2, (output.shape[3] - 1) // 2
-        target = output[0, :, cy, cx].sum() + output[1, :, cy, cx + 1].sum()
+        # Channels weighted by random positive numbers, not summed: a plain sum over channels
+        # has zero gradient through a normalization across channels (ConvNeXt's LayerNorm).
+        weights = torch.rand(output.shape[1], generator=torch.Generator().manual_seed(0)) + 0.5
+        target = (output[0, :, cy, cx] * weights).sum() + (output[1, :, cy, cx + 1] * weights).sum()
         (grad,) = torch.autograd.grad(target, images, retain_graph=True)
+        if not grad[0].any() or not grad[1].any():
+            supports.append(())  # nothing reaches the input: reported as the whole image
+            continue
         supports.append((_support_box(grad[0]), _support_box(grad[1])))
     return outputs, supports
 
@@ -152,6 +160,30 @@ def _stride(pair: tuple[tuple[int, int, int, int], ...]) -> int | None:
     the canvas (a support that starts at column 0 may be clipped there)."""
     (_, _, left0, _), (_, _, left1, _) = pair
     return left1 - left0 if left0 > 0 else None
+
+
+_WIDER = 256  # a multiple of every stride a vision model has (powers of two up to 256)
+
+
+def _shape_strides(
+    twin: nn.Module,
+    specs: Sequence[LayerSpec],
+    indices: Sequence[int],
+    input_size: int,
+) -> dict[int, int]:
+    """Input columns per output column, from the output widths at two canvas widths."""
+    height = min(input_size, 96)
+    try:
+        with torch.no_grad(), _LinearizedPooling():
+            narrow = _capture(twin, specs, torch.rand(1, 3, height, input_size))
+            wide = _capture(twin, specs, torch.rand(1, 3, height, input_size + _WIDER))
+    except (RuntimeError, AssertionError, ValueError):
+        return {}  # a model that only runs at its own size (a ViT, CLIP's attention pool)
+    strides = {}
+    for i, a, b in zip(indices, narrow, wide, strict=True):
+        if a.dim() == 4 and b.shape[3] > a.shape[3]:
+            strides[i] = round(_WIDER / (b.shape[3] - a.shape[3]))
+    return strides
 
 
 def inspect_layers(
@@ -167,35 +199,25 @@ def inspect_layers(
         if pair
     }
     strides: dict[int, int] = {}
-    pending = [i for i, pair in enumerate(supports) if pair]
-    width = input_size
-    while True:
-        # A support clipped on both sides tells no shift: measure again on a wider, low canvas
-        # (only columns matter for the stride, so a short canvas keeps this cheap).
-        for i in pending:
-            found = _stride(supports[i]) if supports[i] else None
-            if found is not None:
-                strides[i] = found
-        pending = [i for i in pending if i not in strides]
-        if not pending or width >= 16 * input_size:
-            break
-        width *= 2
-        _, wide = _centre_supports(twin, [specs[i] for i in pending], min(input_size, 96), width)
-        for i, pair in zip(pending, wide, strict=True):
-            supports[i] = pair
+    for i, pair in enumerate(supports):
+        found = _stride(pair) if pair else None
+        if found is not None:
+            strides[i] = found
+    pending = [i for i, output in enumerate(outputs) if output.dim() == 4 and i not in strides]
+    if pending:
+        strides.update(_shape_strides(twin, [specs[i] for i in pending], pending, input_size))
     infos = []
     for i, (spec, output) in enumerate(zip(specs, outputs, strict=True)):
         if output.dim() == 4:
             shape = tuple(int(d) for d in output.shape[1:])
             size = sizes.get(i, input_size)
+            # A model that only runs at its own size: the ratio of input to output width.
+            stride = strides.get(i) or max(1, round(input_size / shape[2]))
             infos.append(
-                LayerInfo(
-                    spec.name, spec.module, spec.kind, shape[0], shape, size, strides.get(i, 0)
-                )
+                LayerInfo(spec.name, spec.module, spec.kind, shape[0], shape, size, stride)
             )
         else:
             units = int(output[0].numel())
-            infos.append(
-                LayerInfo(spec.name, spec.module, "linear", units, (units,), input_size, 0)
-            )
+            kind = spec.kind if spec.kind == "attention" else "linear"
+            infos.append(LayerInfo(spec.name, spec.module, kind, units, (units,), input_size, 0))
     return infos

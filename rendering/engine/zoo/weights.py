@@ -1,7 +1,6 @@
 """Building a registry model with its weights, and the sha256 that identifies those weights."""
 
 import hashlib
-import urllib.error
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ import torch
 from torch import nn
 
 from rendering.engine.zoo.entries import ZooEntry
+from rendering.engine.zoo.libraries import checkpoint_state_dict
 
 PRETRAINED = "pretrained"
 RANDOM = "random"
@@ -82,8 +82,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise WeightsError(
             f"weights file {path} is not a readable PyTorch state dict: {error}"
         ) from None
-    if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
-        loaded = loaded["state_dict"]
+    loaded = checkpoint_state_dict(loaded)
     if not isinstance(loaded, dict) or not all(
         isinstance(v, torch.Tensor) for v in loaded.values()
     ):
@@ -99,7 +98,13 @@ def _apply_state_dict(
         for k, v in state_dict.items()
         if not k.startswith(entry.ignored_key_prefixes or ("\0",))
     }
-    result = module.load_state_dict(kept, strict=False)
+    try:
+        result = module.load_state_dict(kept, strict=False)
+    except RuntimeError as error:  # same names, other shapes (ImageNet's 1000 classes vs 365)
+        mismatches = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
+        raise WeightsError(
+            f"{origin} does not match the {entry.display_name} architecture: {mismatches[:3]}"
+        ) from None
     if result.missing_keys or result.unexpected_keys:
         raise WeightsError(
             f"{origin} does not match the {entry.display_name} architecture: "
@@ -109,10 +114,13 @@ def _apply_state_dict(
 
 def _download(entry: ZooEntry, progress: bool) -> dict[str, torch.Tensor]:
     try:
-        return torch.hub.load_state_dict_from_url(
+        if entry.download is not None:  # the library's own loader (timm, open_clip, …)
+            return entry.download(progress)
+        loaded = torch.hub.load_state_dict_from_url(
             entry.weights_url, map_location="cpu", progress=progress, weights_only=True
         )
-    except (urllib.error.URLError, OSError, RuntimeError) as error:
+        return checkpoint_state_dict(loaded)  # type: ignore[return-value]
+    except Exception as error:  # urllib, OSError, Hugging Face hub and library errors alike
         raise WeightsError(
             f"Could not download pretrained weights for {entry.key} from {entry.weights_url} "
             f"({error}). Without internet, use --weights random (seeded; pages say 'untrained "
