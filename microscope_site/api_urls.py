@@ -1,7 +1,13 @@
 """/api/v1/: the API for circuits tooling (docs/API.md). Namespace `api`."""
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 from rest_framework.routers import DefaultRouter
 
 from annotations import api as annotations_api
@@ -11,6 +17,8 @@ from rendering import api as rendering_api
 app_name = "api"
 
 router = DefaultRouter()
+# No `<route>.json` aliases: undocumented, and they call every view with a `format` argument.
+router.include_format_suffixes = False
 router.register("models", neurons_api.NetworkModelViewSet, basename="model")
 router.register("layers", neurons_api.LayerViewSet, basename="layer")
 router.register("units", neurons_api.UnitViewSet, basename="unit")
@@ -58,7 +66,17 @@ urlpatterns = [
     path("units/<int:pk>/label/", annotations_api.UnitLabelView.as_view(), name="unit-label"),
     path("reports/", annotations_api.ReportView.as_view(), name="report-create"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    # Swagger UI's start-up script is served as a file (?script), not inline: the CSP has no
+    # 'unsafe-inline' for scripts (docs/SECURITY.md).
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    # Redoc styles itself with <style> elements and searches in a blob: worker; this page shows
+    # only our own schema, so it alone may do both (docs/SECURITY.md).
+    path(
+        "redoc/",
+        csp_update({"style-src-elem": [UNSAFE_INLINE], "worker-src": ["blob:"]})(
+            SpectacularRedocView.as_view(url_name="api:schema")
+        ),
+        name="redoc",
+    ),
     path("", include(router.urls)),
 ]

@@ -5,9 +5,12 @@ broker on the local filesystem, local-memory cache). Production sets the variabl
 README (DATABASE_URL, CELERY_BROKER_URL, REDIS_URL, AWS_*, SECRET_KEY, ALLOWED_HOSTS, …).
 """
 
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from microscope_site.database import database_from_url
@@ -19,11 +22,15 @@ VAR_DIR = Path(env_str("MICROSCOPE_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", default=not env_str("SECRET_KEY"))
+# Secrets come only from the environment (SECRET_KEY, DATABASE_URL, EMAIL_HOST_PASSWORD,
+# AWS_SECRET_ACCESS_KEY): nothing secret is written in this file or the repository.
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "insecure-embedded-default-key-for-local-use-only"
+# Old keys still accepted for sessions, password resets and signed values while rotating.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -36,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django.contrib.sitemaps",
+    "csp",  # its system checks and the {% csp_nonce %} tag
     "rest_framework",
     "neurons",
     "rendering",
@@ -44,7 +52,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside PageCache, so a page served from the cache carries the policy too.
+    "csp.middleware.CSPMiddleware",
+    # A lost database answers 503 (with Retry-After), the page cache's lookup included.
+    "neurons.middleware.DatabaseUnavailable",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "neurons.middleware.RefuseNulBytes",  # PostgreSQL refuses NUL in text: 400, not 500
     "neurons.pagecache.PageCache",  # whole anonymous pages, before sessions, CSRF and auth
     "django.middleware.http.ConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -95,7 +108,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    # Redis with a fallback: when Redis is down the cache answers misses instead of errors.
+    "default": {"BACKEND": "microscope_site.cache.ResilientRedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
@@ -202,9 +216,99 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+# HTTPS and cookies (docs/SECURITY.md). Production (DEBUG off) is HTTPS-only by default; the
+# embedded default (DEBUG on, runserver over http) keeps all of this off.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+# The header only allows a later submission to the browsers' preload list; nothing is enrolled
+# until the operator submits the domain (https://hstspreload.org).
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = env_str("SECURE_REFERRER_POLICY", "strict-origin-when-cross-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+
+def _proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """`X-Forwarded-Proto` (the header a TLS-terminating proxy sets) → Django's META form.
+
+    Unset by default: trusting the header without a proxy that overwrites it would let any
+    client claim to be on HTTPS."""
+    if not name:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9-]+", name):
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER={name!r} is not a header name (e.g. X-Forwarded-Proto)"
+        )
+    return "HTTP_" + name.upper().replace("-", "_"), "https"
+
+
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env_str("SECURE_PROXY_SSL_HEADER"))
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+# No script of ours reads the CSRF cookie: forms carry the token, and the API docs page gets it
+# in the page itself.
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# Request size. The largest honest form is a note (20,000 characters, up to 4 bytes each,
+# URL-encoded) at well under 1 MiB; anything larger is refused with 400 before a view runs.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
+
+
+def _origin(url: str) -> str | None:
+    """`https://cdn.example.org` from an absolute URL; None for a path on this site."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def _media_origins() -> list[str]:
+    """Where pages load images from besides this site: the bucket or CDN serving media."""
+    origins = [_origin(MEDIA_URL)]
+    if AWS_STORAGE_BUCKET_NAME:
+        options = STORAGES["default"]["OPTIONS"]
+        if options["custom_domain"]:
+            origins.append(f"https://{options['custom_domain']}")
+        elif options["endpoint_url"]:
+            origins.append(_origin(options["endpoint_url"]))
+        else:
+            origins.append(f"https://{AWS_STORAGE_BUCKET_NAME}.s3.amazonaws.com")
+            if options["region_name"]:
+                region = options["region_name"]
+                origins.append(f"https://{AWS_STORAGE_BUCKET_NAME}.s3.{region}.amazonaws.com")
+    origins += env_list("CSP_EXTRA_IMG_ORIGINS", [])
+    return list(dict.fromkeys(origin for origin in origins if origin))
+
+
+# Content-Security-Policy (django-csp 4). Every script and stylesheet is a file of ours (no
+# inline <script>, no CDN); style *attributes* are allowed because pages position sprites and
+# boxes with them (style-src-attr), style *elements* are not (style-src-elem). `style-src`
+# keeps 'unsafe-inline' only for browsers too old to know the -attr/-elem split. Kernels and
+# weight previews are data: PNGs. Framing is governed by X-Frame-Options (DENY everywhere but
+# the embed card), which the embed view already lifts; see docs/SECURITY.md.
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "script-src-attr": [NONE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "style-src-elem": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:", *_media_origins()],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "upgrade-insecure-requests": SECURE_SSL_REDIRECT,
+    },
+}
+if env_str("CSP_REPORT_URI"):
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [env_str("CSP_REPORT_URI")]
 
 # Accounts and annotations. Mail goes to the console unless an SMTP host is configured.
 LOGIN_URL = "login"

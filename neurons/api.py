@@ -109,7 +109,14 @@ def accepted(request: Request, jobs: list[Any], view_name: str, **extra: Any) ->
     urls = [request.build_absolute_uri(reverse(view_name, kwargs={"pk": j.pk})) for j in jobs]
     body = {
         "jobs": [
-            {"id": j.pk, "url": url, "status": j.status} for j, url in zip(jobs, urls, strict=True)
+            {
+                "id": j.pk,
+                "url": url,
+                "status": j.status,
+                # The row is saved but the broker was unreachable: the reaper sends it later.
+                **({"note": j.error} if j.error.startswith("not queued:") else {}),
+            }
+            for j, url in zip(jobs, urls, strict=True)
         ],
         **extra,
     }

@@ -105,7 +105,7 @@ def export_request(
         raise ExportRefused(f"{model} is not ready ({model.status})")
     waiting = Export.objects.filter(model=model, status=Export.Status.QUEUED).first()
     if waiting is not None:
-        if enqueue and waiting.error.startswith(_UNSENT):  # the broker was down: try again
+        if enqueue and waiting.error.startswith("not queued:"):  # the broker was down: again
             transaction.on_commit(partial(_send, waiting.pk))
         return waiting
     try:
@@ -122,21 +122,20 @@ def export_request(
     return export
 
 
-_UNSENT = "could not enqueue"
-
-
 def _send(export_id: int) -> None:
+    """Send the export's task (on commit); a broker that is down leaves the row queued with a
+    "not queued: broker unreachable (…)" note, and the next request for it sends it again."""
     from neurons.tasks import export_task
+    from rendering.tasks import NOT_QUEUED, task_send
 
     export = Export.objects.filter(pk=export_id).first()
     if export is None:
         return
-    try:
-        export_task.apply_async(args=[export_id], task_id=export.task_id)
-    except Exception as error:  # broker down: the row says so; the next request sends it again
-        Export.objects.filter(pk=export_id).update(error=f"{_UNSENT}: {error}")
+    note = task_send(export_task, args=[export_id], task_id=export.task_id)
+    if note:
+        Export.objects.filter(pk=export_id).update(error=note)
     else:
-        Export.objects.filter(pk=export_id, error__startswith=_UNSENT).update(error="")
+        Export.objects.filter(pk=export_id, error__startswith=NOT_QUEUED).update(error="")
 
 
 def export_is_current(export: Export) -> bool:

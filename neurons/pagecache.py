@@ -18,9 +18,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone
 from django.utils.cache import get_conditional_response, set_response_etag
+
+from neurons.middleware import database_unavailable
 
 TIMEOUT_S = 24 * 3600
 _MODEL_PAGE = re.compile(
@@ -67,7 +70,12 @@ class PageCache:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        key = self._key(request)
+        try:
+            key = self._key(request)
+        except (OperationalError, InterfaceError) as error:
+            # The first query of most anonymous requests: answer 503 here, without a traceback
+            # in the log for every request while the database is down.
+            return database_unavailable(request, error)
         if key is not None:
             hit = cache.get(key)
             if hit is not None:

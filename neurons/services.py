@@ -6,7 +6,8 @@ import traceback
 import uuid
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from neurons.models import ImportJob, Layer, NetworkModel, Rename, Unit
@@ -158,12 +159,17 @@ def import_job_create(
 
 
 def _send_import(job_id: int, task_id: str) -> None:
+    """Send the job's task (on commit); a broker that is down leaves the row queued with a
+    "not queued: broker unreachable (…)" note, and `import_job_retry` sends it again."""
     from neurons.tasks import import_model_task
+    from rendering.tasks import NOT_QUEUED, task_send
 
-    try:
-        import_model_task.apply_async(args=[job_id], task_id=task_id)
-    except Exception as error:  # the broker is down: say so on the row; it can be retried
-        ImportJob.objects.filter(pk=job_id).update(error=f"could not enqueue: {error}")
+    note = task_send(import_model_task, args=[job_id], task_id=task_id)
+    if note:
+        line = f"[{timezone.now():%H:%M:%S}] {note}; retry it from the admin\n"
+        ImportJob.objects.filter(pk=job_id).update(error=note, log=Concat(F("log"), Value(line)))
+    else:
+        ImportJob.objects.filter(pk=job_id, error__startswith=NOT_QUEUED).update(error="")
 
 
 def import_job_retry(*, job: ImportJob) -> ImportJob:

@@ -22,11 +22,14 @@ class RenderAdmin(admin.ModelAdmin):
 
 @admin.register(RenderJob)
 class RenderJobAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "status", "progress", "attempts", "heartbeat", "created"]
+    list_display = ["__str__", "status", "progress", "attempts", "heartbeat", "error", "created"]
     list_filter = ["status", "technique", "layer__model"]
     list_select_related = ["technique", "layer__model"]
     readonly_fields = [f.name for f in RenderJob._meta.fields]
     actions = ["retry"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # jobs come from render_jobs_create (commands, actions, the API)
 
     @admin.action(description="Retry the selected failed jobs")
     def retry(self, request: HttpRequest, queryset: QuerySet[RenderJob]) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
@@ -114,7 +115,12 @@ def dataset_register(
     if location.startswith(STORAGE_PREFIX):
         prefix = location.removeprefix(STORAGE_PREFIX)
         prefix = prefix.rstrip("/") + "/" if prefix else ""
-        names = _storage_images(prefix)
+        try:
+            names = _storage_images(prefix)
+        except SuspiciousOperation:
+            raise DatasetRefused(f"{location!r} leaves the default storage") from None
+        except ValueError as error:  # a NUL byte, for one
+            raise DatasetRefused(f"{location!r} is not a storage prefix ({error})") from None
     else:
         root = Path(location)
         if not root.is_absolute():

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from neurons.models import Layer, NetworkModel, Technique, Unit
@@ -28,6 +29,11 @@ from rendering.params import UNIT_TECHNIQUES, WEIGHT_TECHNIQUES, params_hash, re
 from rendering.storage import load_image, png_bytes, store_content, store_render
 
 logger = logging.getLogger(__name__)
+
+
+# The start of a job row's error when its task could not be sent (the broker was down): the
+# row stays queued, and the reaper, `render_job_retry` or the admin's retry sends it again.
+NOT_QUEUED = "not queued:"
 
 
 class RenderRefused(Exception):
@@ -134,9 +140,9 @@ def render_jobs_create(
     if jobs:
         model_touch(layer.model_id)  # unit pages say a render is on its way
     if enqueue:
-        fresh = [job.pk for job in jobs if job.attempts == 0 and job.status == "queued"]
-        for pk in fresh:
-            transaction.on_commit(partial(_send, pk))
+        for job in jobs:
+            if job.attempts == 0 and job.status == RenderJob.Status.QUEUED:
+                transaction.on_commit(partial(_send, job.pk, job))
     return jobs
 
 
@@ -174,16 +180,22 @@ def _job_for_span(
         return None
 
 
-def _send(job_id: int) -> None:
-    from rendering.tasks import render_job_task
+def _send(job_id: int, job: RenderJob | None = None) -> None:
+    """Send the job's task (on commit). A broker that is down leaves the row queued with a
+    "not queued: broker unreachable (…)" note (also on `job`, when given) for the reaper."""
+    from rendering.tasks import render_job_task, task_send
 
-    job = RenderJob.objects.filter(pk=job_id).first()
-    if job is None:
+    row = RenderJob.objects.filter(pk=job_id).values("task_id", "status").first()
+    if row is None or row["status"] != RenderJob.Status.QUEUED:
         return
-    try:
-        render_job_task.apply_async(args=[job_id], task_id=job.task_id, queue="gpu")
-    except Exception as error:  # broker down: the row says so and the reaper or admin retries
-        RenderJob.objects.filter(pk=job_id).update(error=f"could not enqueue: {error}")
+    note = task_send(render_job_task, args=[job_id], task_id=row["task_id"], queue="gpu")
+    if note:
+        line = f"[{timezone.now():%H:%M:%S}] {note}; the reaper sends it again\n"
+        RenderJob.objects.filter(pk=job_id).update(error=note, log=Concat(F("log"), Value(line)))
+    else:
+        RenderJob.objects.filter(pk=job_id, error__startswith=NOT_QUEUED).update(error="")
+    if job is not None:
+        job.error = note if note else ("" if job.error.startswith(NOT_QUEUED) else job.error)
 
 
 def render_now(*, unit: Unit, technique: str = "channel", client: str) -> RenderJob | None:
@@ -222,7 +234,7 @@ def render_job_retry(*, job: RenderJob) -> RenderJob:
         job.save(update_fields=["status", "error", "task_id"])
     except IntegrityError:
         raise RenderRefused(f"another active job renders the same units as {job}") from None
-    transaction.on_commit(lambda: _send(job.pk))
+    transaction.on_commit(partial(_send, job.pk, job))
     return job
 
 
@@ -442,7 +454,8 @@ def _json_safe(value: Any) -> Any:
 
 
 def render_jobs_reap(*, stale_after: timedelta | None = None) -> list[int]:
-    """Requeue running jobs whose heartbeat went stale (their worker died); returns their ids."""
+    """Requeue running jobs whose heartbeat went stale (their worker died), and send again the
+    queued jobs whose task never reached the broker; returns the ids of both."""
     limit = timezone.now() - (stale_after or timedelta(seconds=settings.RENDER_STALE_AFTER_S))
     stale = RenderJob.objects.filter(
         Q(heartbeat__lt=limit) | Q(heartbeat__isnull=True), status=RenderJob.Status.RUNNING
@@ -455,8 +468,15 @@ def render_jobs_reap(*, stale_after: timedelta | None = None) -> list[int]:
             status=status,
             task_id=str(uuid.uuid4()),
             error=f"worker stopped sending heartbeats (last {job.heartbeat})",
+            finished=timezone.now() if give_up else None,
         )
         if changed and not give_up:
             requeued.append(job.pk)
             transaction.on_commit(partial(_send, job.pk))
+    unsent = RenderJob.objects.filter(
+        status=RenderJob.Status.QUEUED, error__startswith=NOT_QUEUED
+    ).values_list("pk", flat=True)
+    for pk in unsent:
+        requeued.append(pk)
+        transaction.on_commit(partial(_send, pk))
     return requeued

@@ -62,11 +62,15 @@ def list_images(root: Path) -> list[str]:
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root} is not a folder")
+    inside = root.resolve()
     names = []
-    for folder, _dirs, files in os.walk(root):
+    for folder, _dirs, files in os.walk(root):  # does not descend into linked folders
         for file in files:
-            if Path(file).suffix.lower() in IMAGE_EXTENSIONS:
-                names.append((Path(folder) / file).relative_to(root).as_posix())
+            path = Path(folder) / file
+            # A link to a file outside the folder (an unpacked archive can hold one) is not
+            # part of the dataset: its pixels would be shown as examples.
+            if path.suffix.lower() in IMAGE_EXTENSIONS and path.resolve().is_relative_to(inside):
+                names.append(path.relative_to(root).as_posix())
     return sorted(names)
 
 

@@ -261,7 +261,7 @@ def test_an_export_the_broker_refused_is_sent_again_on_the_next_request(
     with django_capture_on_commit_callbacks(execute=True):
         export = export_request(model=inceptionv1)
     export.refresh_from_db()
-    assert export.error == "could not enqueue: broker down"
+    assert export.error == "not queued: broker unreachable (broker down)"
     monkeypatch.setattr(export_task, "apply_async", lambda *a, task_id, **k: sent.append(task_id))
     with django_capture_on_commit_callbacks(execute=True):
         again = export_request(model=inceptionv1)

@@ -1,13 +1,14 @@
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from PIL import Image
 from tqdm import tqdm
 
 from neurons.models import Layer
 from neurons.selectors import model_get
+from rendering.engine.datasets import BadImage, load_image
 from rendering.params import LAYER_TECHNIQUES
 from rendering.services import (
     RenderRefused,
@@ -15,6 +16,21 @@ from rendering.services import (
     render_job_run,
     render_jobs_create,
 )
+
+CARICATURE_INPUT_SIZE = 512  # decoded at most this large; the render resizes it again
+
+
+def _caricature_input(path: str) -> np.ndarray:
+    """The input image, decoded as dataset images are: bombs, truncated files and files that
+    are not images are refused with the reason."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        return load_image(data, CARICATURE_INPUT_SIZE)
+    except BadImage as error:
+        raise CommandError(f"{path}: {error.reason}") from None
 
 
 class Command(BaseCommand):
@@ -41,8 +57,7 @@ class Command(BaseCommand):
         if options["technique"] == "caricature":
             if not options["image"]:
                 raise CommandError("--technique caricature needs --image PATH")
-            image = np.asarray(Image.open(options["image"]).convert("RGB"))
-            params["image_sha256"] = caricature_input_store(image)
+            params["image_sha256"] = caricature_input_store(_caricature_input(options["image"]))
         units = None
         if options["units"]:
             start, _, stop = options["units"].partition(":")
