@@ -109,6 +109,25 @@ def manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True)
 
 
+def renders_ensure(env: dict[str, str], slug: str, layer: str, units: int) -> None:
+    """Channel renders (8 steps, 64 px) of units 0..units-1 of `layer`, unless they exist."""
+    from rendering.models import Render
+
+    rendered = Render.objects.filter(
+        layer__model__slug=slug,
+        layer__name=layer,
+        technique__slug="channel",
+        variant=0,
+        unit__index__lt=units,
+    )
+    if rendered.values("unit").distinct().count() < units:
+        manage(
+            env,
+            *("render", slug, "--layers", layer, "--technique", "channel"),
+            *("--steps", "8", "--size", "64", "--units", f"0:{units}", "--here"),
+        )
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

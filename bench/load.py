@@ -68,6 +68,7 @@ from bench._common import (  # noqa: E402
     machine_cpu_busy_s,
     manage,
     postgres_cpu_s,
+    renders_ensure,
     stop_on_sigterm,
     wait_until_serving,
     workers_count,
@@ -470,25 +471,13 @@ def prepare(env: dict[str, str]) -> None:
     manage(env, "migrate", "--verbosity", "0")
     django_setup(env)
     from neurons.models import NetworkModel
-    from rendering.models import LayerConnection, Render
+    from rendering.models import LayerConnection
 
     for slug in MODELS:
         if not NetworkModel.objects.filter(slug=slug, status=NetworkModel.Status.READY).exists():
             manage(env, "import_model", slug, "--weights", "random", "--seed", "0")
     for slug, layer in RENDERED:
-        rendered = Render.objects.filter(
-            layer__model__slug=slug,
-            layer__name=layer,
-            technique__slug="channel",
-            variant=0,
-            unit__index__lt=RENDERED_UNITS,
-        )
-        if rendered.values("unit").distinct().count() < RENDERED_UNITS:
-            manage(
-                env,
-                *("render", slug, "--layers", layer, "--technique", "channel"),
-                *("--steps", "8", "--size", "64", "--units", f"0:{RENDERED_UNITS}", "--here"),
-            )
+        renders_ensure(env, slug, layer, RENDERED_UNITS)
     if not LayerConnection.objects.filter(target__model__slug="inceptionv1").exists():
         manage(env, "connections", "inceptionv1", "--here")
     manage(env, "collectstatic", "--noinput", "--verbosity", "0")

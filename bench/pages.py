@@ -44,6 +44,7 @@ from bench._common import (  # noqa: E402
     free_port,
     gunicorn,
     manage,
+    renders_ensure,
     stop_on_sigterm,
     wait_until_serving,
     workers_cpu_s,
@@ -108,24 +109,12 @@ def prepare(env: dict[str, str]) -> None:
     from django.db import connections
 
     from neurons.models import NetworkModel
-    from rendering.models import LayerConnection, Render
+    from rendering.models import LayerConnection
 
     models = NetworkModel.objects.filter(slug=MODEL, status=NetworkModel.Status.READY)
     if not models.exists():
         manage(env, "import_model", MODEL, "--weights", "random", "--seed", "0")
-    rendered = Render.objects.filter(
-        layer__model__in=models,
-        layer__name=LAYER,
-        technique__slug="channel",
-        variant=0,
-        unit__index__lt=RENDERED_UNITS,
-    )
-    if rendered.values("unit").distinct().count() < RENDERED_UNITS:
-        manage(
-            env,
-            *("render", MODEL, "--layers", LAYER, "--technique", "channel"),
-            *("--steps", "8", "--size", "64", "--units", f"0:{RENDERED_UNITS}", "--here"),
-        )
+    renders_ensure(env, MODEL, LAYER, RENDERED_UNITS)
     if not LayerConnection.objects.filter(target__model__in=models, target__name=LAYER).exists():
         manage(env, "connections", MODEL, "--here")
     manage(env, "collectstatic", "--noinput", "--verbosity", "0")

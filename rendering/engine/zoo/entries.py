@@ -178,6 +178,12 @@ def _clip_rn50_layers() -> tuple[LayerSpec, ...]:
     return tuple(layers)
 
 
+# timm's InceptionV4 and ResNetV2 weights (TF-slim's Inception convention).
+_MINUS_ONE_TO_ONE = Preprocessing(
+    mean=(0.5, 0.5, 0.5),
+    std=(0.5, 0.5, 0.5),
+    description="RGB in [0, 1] scaled to [-1, 1]",
+)
 _TIMM_LICENCE = "Apache-2.0 (timm code and these weights' model card)"
 _PLACES365_URL = "http://places2.csail.mit.edu/models_places365/"
 _PLACES365_CITATION = (
@@ -344,11 +350,7 @@ ENTRIES: dict[str, ZooEntry] = {
             source="timm",
             layers=_inceptionv4_layers(),
             input_size=299,
-            preprocessing=Preprocessing(
-                mean=(0.5, 0.5, 0.5),
-                std=(0.5, 0.5, 0.5),
-                description="RGB in [0, 1] scaled to [-1, 1] (TF-slim Inception convention)",
-            ),
+            preprocessing=_MINUS_ONE_TO_ONE,
             licence=_TIMM_LICENCE,
             citation=(
                 "@inproceedings{szegedy2017inception,\n  title={Inception-v4, Inception-ResNet "
@@ -371,11 +373,7 @@ ENTRIES: dict[str, ZooEntry] = {
             download=timm_download("resnetv2_50.a1h_in1k"),
             source="timm",
             layers=_resnetv2_50_layers(),
-            preprocessing=Preprocessing(
-                mean=(0.5, 0.5, 0.5),
-                std=(0.5, 0.5, 0.5),
-                description="RGB in [0, 1] scaled to [-1, 1]",
-            ),
+            preprocessing=_MINUS_ONE_TO_ONE,
             licence=_TIMM_LICENCE,
             citation=(
                 "@inproceedings{he2016identity,\n  title={Identity Mappings in Deep Residual "
