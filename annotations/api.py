@@ -23,6 +23,7 @@ from rest_framework.serializers import BaseSerializer
 
 from annotations import selectors, services
 from annotations.models import ApiToken, Comment, Institution, Note, NoteEdge, NoteUnit, Report
+from annotations.search import notes_version
 from annotations.serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenSerializer,
@@ -41,6 +42,7 @@ from annotations.serializers import (
     UnitLabelSerializer,
 )
 from annotations.tokens import token_create, token_revoke, tokens_of
+from neurons.apicache import CatalogueCachedReads
 from neurons.models import NetworkModel, Unit
 from neurons.serializers import UnitSerializer
 
@@ -133,6 +135,7 @@ def _visible_note(user: Any, pk: int) -> Note:
     partial_update=extend_schema(request=NoteUpdateSerializer, responses=NoteSerializer),
 )
 class NoteViewSet(
+    CatalogueCachedReads,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -142,6 +145,11 @@ class NoteViewSet(
     serializer_class = NoteSerializer
     filterset_class = NoteFilter
     ordering = "-pk"  # newest first
+    # Anonymous readers see public notes only, the same for all of them; the notes' version
+    # changes with every write that could change what they see (their units' keys and the
+    # authors' names move with the catalogue version and `profile_update`).
+    cache_versions = (notes_version,)
+    cache_anonymous_only = True
     ordering_fields = ["pk", "created"]
     queryset = Note.objects.none()  # per request: what the caller may see
 

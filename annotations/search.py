@@ -7,12 +7,12 @@ hidden notes leave search for everyone, their authors included, as they leave ev
 """
 
 from django.db import connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 
 from annotations import selectors
 from annotations.models import Note
 
-__all__ = ["NOTES_SHOWN", "notes_matching"]
+__all__ = ["NOTES_SHOWN", "notes_matching", "notes_version"]
 
 NOTES_SHOWN = 50
 # Explicit rather than the server's `default_text_search_config`, so stemming ("detectors"
@@ -46,3 +46,12 @@ def notes_matching(query: str, *, user: selectors.User) -> QuerySet[Note]:
             _NEWEST_FIRST, "-pk"
         )
     return notes[:NOTES_SHOWN]
+
+
+def notes_version() -> str:
+    """Changes whenever a note is written, edited, published, hidden or restored (each of them
+    saves the note's `updated`; notes are never deleted): part of the cached search page's
+    key. One aggregate query."""
+    state = Note.objects.aggregate(count=Count("pk"), updated=Max("updated"))
+    updated = state["updated"].isoformat() if state["updated"] else "-"
+    return f"{state['count']}.{updated}"

@@ -19,7 +19,7 @@ from annotations.models import (
     Note,
     Report,
 )
-from neurons.serializers import absolute, unit_key
+from neurons.serializers import absolute, unit_api_path, unit_key
 
 
 class PersonSerializer(serializers.Serializer[Any]):
@@ -96,9 +96,7 @@ class NoteSerializer(serializers.ModelSerializer[Note]):
             {
                 "unit": row.unit_id,
                 "key": unit_key(row.unit),
-                "url": absolute(
-                    self.context, reverse("api:unit-detail", kwargs={"pk": row.unit_id})
-                ),
+                "url": absolute(self.context, unit_api_path(row.unit_id)),
                 "role": row.role,
             }
             for row in note.note_units.all()

@@ -2,8 +2,9 @@
 
 Every write checks the rules itself (who may edit, what may be referenced, how often one may
 post), so no caller can forget them; a refused write raises before anything is stored. Each
-write that changes what a unit page shows touches the models concerned (`model_touch`), so
-the cached pages refresh at once.
+write that changes what a unit page shows touches the models concerned (`model_touch`), or,
+for a comment on a unit, which only that unit's pages show, the unit (`unit_touch`), so the
+cached pages refresh at once.
 """
 
 import re
@@ -39,7 +40,7 @@ from annotations.models import (
 from neurons.models import Unit
 from neurons.ratelimit import hits_in_window
 from neurons.selectors import unit_by_shorthand
-from neurons.services import model_touch
+from neurons.services import model_touch, unit_touch
 from rendering.models import Connection
 
 MAX_UNITS = 40
@@ -105,9 +106,11 @@ def profile_update(*, user: Any, display_name: str, institution: Institution | N
     profile.display_name = display_name.strip()
     profile.institution = institution
     profile.save()
-    # Names and affiliations are printed beside public work on cached unit pages.
+    # Names and affiliations are printed beside public work on cached unit pages, and beside
+    # notes in cached search pages and API lists (keyed on the notes' `updated`).
     for model_id in _models_showing_work_of(user):
         model_touch(model_id)
+    Note.objects.filter(author=user).update(updated=timezone.now())
     return profile
 
 
@@ -446,7 +449,7 @@ def comment_create(
             body_html=render_markdown(text),
         )
         if unit is not None:
-            model_touch(unit.layer.model_id)
+            unit_touch(unit.pk)
         _mentions_notify(text, comment=comment, author=author)
     return comment
 
@@ -481,9 +484,7 @@ def comment_delete(*, comment: Comment, user: Any) -> Comment:
 
 def _comment_touch(comment: Comment) -> None:
     if comment.unit_id is not None:
-        model_touch(
-            Unit.objects.filter(pk=comment.unit_id).values_list("layer__model_id", flat=True)[0]
-        )
+        unit_touch(comment.unit_id)
 
 
 # --- mentions ------------------------------------------------------------------------------
@@ -541,7 +542,8 @@ def moderation_set_hidden(
     with transaction.atomic():
         was_public = isinstance(target, Note) and target.is_public
         target.hidden = hidden
-        target.save(update_fields=["hidden"])
+        # A note's `updated` moves too: the cached search pages' key (`notes_version`).
+        target.save(update_fields=["hidden", "updated"] if isinstance(target, Note) else ["hidden"])
         reports = target.reports.filter(
             status=Report.Status.OPEN if hidden else Report.Status.HIDDEN
         )

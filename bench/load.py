@@ -10,8 +10,11 @@ random weights (21,972 units), channel renders of 16 units of each (8 steps, 64 
 curators), curator labels on 400 units, 2,000 circuit notes and 3,000 comments and replies.
 
 Then gunicorn (2 sync workers) serves the site and `wrk` with `bench/load.lua` keeps
-`--connections` connections busy for `--duration` seconds (after a `--warmup` run with other
-draws), each request drawn from a weighted list (`--weights` changes it): unit pages (random
+`--connections` connections busy in two measured phases, each reported on its own: the first
+`--cold` seconds right after the cache flush (every page is built once before it can be a hit;
+other draws from the same request list; last line `cold_summary …`), then `--duration` seconds
+of the site as it runs once its pages are built (the final `summary` line). Each request is
+drawn from a weighted list (`--weights` changes it): unit pages (random
 units of both models), layer pages, /search/?q=, API lists and details (half of them with a
 read token), and comment posts through the API with write tokens of 40 people. The posting
 and API rate limits are raised for the run (printed), so what is measured is the site, not
@@ -23,9 +26,10 @@ database's PostgreSQL backends, of wrk and of the whole machine is printed too: 
 shared, and the cost per request bounds the latency whatever else runs (Little's law).
 
 Last line: `summary rps=<x> p50_ms=<x> p99_ms=<x> errors=<n> status_5xx=<n>`, where errors
-are wrk's socket errors and non-2xx/3xx answers.
+are wrk's socket errors and non-2xx/3xx answers; the cold phase's `cold_summary` line has the
+same form.
 
-    .venv/bin/python bench/load.py [--duration 60] [--connections 64] [--rebuild]
+    .venv/bin/python bench/load.py [--duration 60] [--cold 60] [--connections 64] [--rebuild]
     .venv/bin/python bench/load.py --weights comment_post=0   # the mix without writes
 
 Needs `wrk` (Debian: `apt-get install -y wrk`; tried automatically when running as root),
@@ -365,10 +369,10 @@ def lua_report_parse(output: str) -> dict[str, KindStats]:
     return stats
 
 
-def summary_line(totals: WrkTotals, kinds: Mapping[str, KindStats]) -> str:
+def summary_line(totals: WrkTotals, kinds: Mapping[str, KindStats], name: str = "summary") -> str:
     status_5xx = sum(k.status_5xx for k in kinds.values())
     return (
-        f"summary rps={totals.requests_per_s:.1f} p50_ms={totals.p50_ms:.2f}"
+        f"{name} rps={totals.requests_per_s:.1f} p50_ms={totals.p50_ms:.2f}"
         f" p99_ms={totals.p99_ms:.2f} errors={totals.errors} status_5xx={status_5xx}"
     )
 
@@ -795,6 +799,7 @@ def report(
     cpu: CpuUse,
     connections: int,
     comments: tuple[int, int],
+    summary: str = "summary",
 ) -> None:
     header = ("requests", "share", "p50 ms", "p99 ms", "no answer", "unexpected", "page cache")
     print(f"{'kind':<13}" + "".join(f" {h:>10}" for h in header) + "  statuses")
@@ -832,14 +837,20 @@ def report(
     status_5xx = sum(k.status_5xx for k in kinds.values())
     met = totals.p99_ms < GOAL_P99_MS and totals.errors == 0 and status_5xx == 0
     print(f"goal: zero errors, zero 5xx, p99 < {GOAL_P99_MS} ms: {'met' if met else 'not met'}")
-    print(summary_line(totals, kinds))
+    print(summary_line(totals, kinds, summary))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=60, help="seconds of measured load")
     parser.add_argument("--connections", type=int, default=64, help="concurrent connections")
-    parser.add_argument("--warmup", type=int, default=5, help="seconds of load before measuring")
+    parser.add_argument(
+        "--cold",
+        type=int,
+        default=60,
+        help="seconds of the first phase, measured from the cache flush and reported on its own"
+        " (`cold_summary`); 0 leaves it out, so the measured run starts on an empty cache",
+    )
     parser.add_argument(
         "--database-url", default="postgresql://postgres@127.0.0.1:5432/microscope_load"
     )
@@ -858,8 +869,8 @@ def main() -> None:
         + ")",
     )
     args = parser.parse_args()
-    if args.duration < 1 or args.connections < 1 or args.warmup < 0:
-        parser.error("--duration and --connections must be positive, --warmup not negative")
+    if args.duration < 1 or args.connections < 1 or args.cold < 0:
+        parser.error("--duration and --connections must be positive, --cold not negative")
     try:
         redis_db(args.redis_url)
         weights = weights_parse(args.weights)
@@ -911,52 +922,73 @@ def main() -> None:
         for kind in weights:
             for request in requests[kind][:3]:
                 request_check(base, request)
-        if args.warmup:
-            print(f"warm-up: {args.warmup} s at {args.connections} connections (not measured)")
-            wrk_run(
-                wrk,
-                base,
-                request_list,
-                duration=args.warmup,
-                connections=args.connections,
-                seed=SEED + 1,
-            )
-        before = comments_settled(base)
-        workers = workers_count(server.pid)
-        load = os.getloadavg()
-        print(
-            f"gunicorn: {WORKERS} sync workers asked, {workers} running; load average before:"
-            f" {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs shared by"
-            " wrk, gunicorn, PostgreSQL, Redis and whatever else runs here"
-        )
-        log_offset = log.stat().st_size if log.exists() else 0
-        cpu_before = cpu_use(server.pid, args.database_url)
-        started = time.monotonic()
-        output = wrk_run(
-            wrk,
-            base,
-            request_list,
-            duration=args.duration,
+        phases = [("cold", args.cold, SEED + 1)] if args.cold else []
+        phases.append(("summary", args.duration, SEED))
+        measured = [
+            measure(server.pid, base, wrk, request_list, log, args, name, duration, seed)
+            for name, duration, seed in phases
+        ]
+    for name, (output, elapsed, cpu, comments) in zip(
+        (name for name, _, _ in phases), measured, strict=True
+    ):
+        try:
+            totals = wrk_totals_parse(output)
+            kinds = lua_report_parse(output)
+        except ValueError as error:
+            sys.exit(str(error))
+        print()
+        print(PHASES[name])
+        report(
+            totals,
+            kinds,
+            elapsed=elapsed,
+            cpu=cpu,
             connections=args.connections,
-            seed=SEED,
+            comments=comments,
+            summary="cold_summary" if name == "cold" else "summary",
         )
-        cpu = cpu_use(server.pid, args.database_url) - cpu_before
-        elapsed = time.monotonic() - started
-        after = comments_settled(base)
-        log_report(log, log_offset)
-    try:
-        totals = wrk_totals_parse(output)
-        kinds = lua_report_parse(output)
-    except ValueError as error:
-        sys.exit(str(error))
-    report(
-        totals,
-        kinds,
-        elapsed=elapsed,
-        cpu=cpu,
-        connections=args.connections,
-        comments=(before, after),
+
+
+PHASES = {
+    "cold": "first phase: from the cache flush (every page and API answer built once before"
+    " it can be a hit), different draws from the same request list",
+    "summary": "measured run: the site as it serves once the pages it is asked for have been"
+    " built (what a running site sees between deploys)",
+}
+
+
+def measure(
+    pid: int,
+    base: str,
+    wrk: str,
+    request_list: Path,
+    log: Path,
+    args: argparse.Namespace,
+    name: str,
+    duration: int,
+    seed: int,
+) -> tuple[str, float, CpuUse, tuple[int, int]]:
+    """One measured wrk run: its output, seconds, CPU use and comments before and after."""
+    before = comments_settled(base)
+    workers = workers_count(pid)
+    load = os.getloadavg()
+    print(
+        f"{name}: {duration} s at {args.connections} connections; gunicorn: {WORKERS} sync"
+        f" workers asked, {workers} running; load average before: {load[0]:.2f} {load[1]:.2f}"
+        f" {load[2]:.2f} on {os.cpu_count()} CPUs shared by wrk, gunicorn, PostgreSQL, Redis"
+        " and whatever else runs here"
     )
+    log_offset = log.stat().st_size if log.exists() else 0
+    cpu_before = cpu_use(pid, args.database_url)
+    started = time.monotonic()
+    output = wrk_run(
+        wrk, base, request_list, duration=duration, connections=args.connections, seed=seed
+    )
+    cpu = cpu_use(pid, args.database_url) - cpu_before
+    elapsed = time.monotonic() - started
+    after = comments_settled(base)
+    log_report(log, log_offset)
+    return output, elapsed, cpu, (before, after)
 
 
 if __name__ == "__main__":

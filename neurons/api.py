@@ -28,6 +28,7 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from neurons import selectors
+from neurons.apicache import CatalogueCachedReads
 from neurons.models import Export, ImportJob, Layer, NetworkModel, Technique, Unit
 from neurons.serializers import (
     AcceptedSerializer,
@@ -159,7 +160,7 @@ class NetworkModelFilter(filters.FilterSet):
         ],
     ),
 )
-class NetworkModelViewSet(viewsets.ReadOnlyModelViewSet[NetworkModel]):
+class NetworkModelViewSet(CatalogueCachedReads, viewsets.ReadOnlyModelViewSet[NetworkModel]):
     queryset = selectors.model_versions()
     serializer_class = NetworkModelSerializer
     lookup_field = "ref"
@@ -211,7 +212,7 @@ class LayerFilter(filters.FilterSet):
         return queryset.filter(model=model) if model else queryset.none()
 
 
-class LayerViewSet(viewsets.ReadOnlyModelViewSet[Layer]):
+class LayerViewSet(CatalogueCachedReads, viewsets.ReadOnlyModelViewSet[Layer]):
     queryset = Layer.objects.filter(model__status=NetworkModel.Status.READY).select_related("model")
     serializer_class = LayerSerializer
     filterset_class = LayerFilter
@@ -241,7 +242,7 @@ class UnitFilter(filters.FilterSet):
         return queryset.filter(pk__in=selectors.units_by_label(value).values("pk"))
 
 
-class UnitViewSet(viewsets.ReadOnlyModelViewSet[Unit]):
+class UnitViewSet(CatalogueCachedReads, viewsets.ReadOnlyModelViewSet[Unit]):
     queryset = Unit.objects.filter(layer__model__status=NetworkModel.Status.READY).select_related(
         "layer__model"
     )
@@ -256,7 +257,7 @@ class UnitViewSet(viewsets.ReadOnlyModelViewSet[Unit]):
         return UnitSerializer
 
 
-class LayerByKeyView(generics.RetrieveAPIView[Layer]):
+class LayerByKeyView(CatalogueCachedReads, generics.RetrieveAPIView[Layer]):
     """A layer by its names: `models/<slug[@version]>/layers/<layer>/`."""
 
     serializer_class = LayerSerializer
@@ -277,7 +278,7 @@ class LayerByKeyView(generics.RetrieveAPIView[Layer]):
         return selectors.layer_get(model, self.kwargs["layer"])
 
 
-class UnitByKeyView(generics.RetrieveAPIView[Unit]):
+class UnitByKeyView(CatalogueCachedReads, generics.RetrieveAPIView[Unit]):
     """A unit by its natural key: `models/<slug[@version]>/layers/<layer>/units/<index>/`."""
 
     serializer_class = UnitDetailSerializer

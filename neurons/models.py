@@ -127,6 +127,11 @@ class Unit(models.Model):
         db_index=True,
         help_text="a neuron family, as in the Circuits thread ('curve detectors')",
     )
+    discussion_version = models.PositiveIntegerField(
+        default=0,
+        help_text="bumped whenever its comments change: part of its pages' cache key, so a"
+        " comment refreshes this unit's pages and no other cached page of the model",
+    )
 
     class Meta:
         ordering = ["layer", "index"]

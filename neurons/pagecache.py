@@ -2,7 +2,8 @@
 
 The key holds everything a page depends on: its absolute URL (pages print absolute permalinks),
 the model's content version (bumped by `model_touch` on every change its pages show; the zoo
-uses all of them) and the date (the Cite box names the access date). A changed page therefore
+uses all of them), for a unit's pages the unit's discussion version (bumped by `unit_touch`
+when its comments change, which no other page shows) and the date (the Cite box names the access date). A changed page therefore
 gets a new key at once, in every process, whatever the cache backend; nothing needs deleting.
 
 `PageCache` sits near the top of the middleware stack, so a hit costs one indexed query (the
@@ -28,6 +29,7 @@ from neurons.middleware import database_unavailable
 TIMEOUT_S = 24 * 3600
 _MODEL_PAGE = re.compile(
     r"^/(?:embed/)?models/(?P<slug>[a-z0-9][a-z0-9_-]*)(?:@(?P<version>[0-9a-f]{4,16}))?/"
+    r"(?:(?P<layer>[^/]+)/(?P<index>[0-9]{1,9})/)?"
 )
 _ZOO_PAGES = ("/", "/models/")
 _KEPT_HEADERS = ("Content-Type", "ETag", "X-Frame-Options", "Content-Language", "Vary")
@@ -56,6 +58,11 @@ def content_version(path: str) -> str | None:
     match = _MODEL_PAGE.match(path)
     if match is None:
         return None
+    if match["layer"] is not None:
+        unit = _unit_versions(match["slug"], match["version"], match["layer"], int(match["index"]))
+        if unit is not None:
+            return "{}.{}.{}".format(*unit)
+        # No such unit under that layer name (an alias, or a 404): the model's version alone.
     models = NetworkModel.objects.filter(slug=match["slug"], status=NetworkModel.Status.READY)
     if match["version"]:
         models = models.filter(version=match["version"])
@@ -63,6 +70,27 @@ def content_version(path: str) -> str | None:
     if found is None:
         return None  # unknown or renamed: the view answers (404 or 301)
     return f"{found[0]}.{found[1]}"
+
+
+def _unit_versions(
+    slug: str, version: str | None, layer: str, index: int
+) -> tuple[int, int, int] | None:
+    """(model pk, model content version, unit discussion version) of the unit a unit page
+    shows: the newest ready version of the model unless the path names one. One query."""
+    from neurons.models import NetworkModel, Unit
+
+    units = Unit.objects.filter(
+        layer__model__slug=slug,
+        layer__model__status=NetworkModel.Status.READY,
+        layer__name=layer,
+        index=index,
+    )
+    if version:
+        units = units.filter(layer__model__version=version)
+    newest = units.order_by("-layer__model__created", "-layer__model__pk")
+    return newest.values_list(
+        "layer__model_id", "layer__model__content_version", "discussion_version"
+    ).first()
 
 
 class PageCache:

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, F, QuerySet, Sum, Window
+from django.db.models import Count, F, QuerySet, Subquery, Sum, Window
 from django.db.models.functions import Lower, RowNumber
 from django.http import Http404
 
@@ -94,6 +94,28 @@ def unit_get(layer: Layer, index: int) -> Unit:
     if unit is None:
         raise Http404(f"{layer} has units 0–{layer.num_units - 1}, not {index}")
     return unit
+
+
+def unit_at(model_ref: str, layer_name: str, index: int) -> Unit:
+    """The unit a unit page's path names, with its layer and model, in one query where the
+    names are current (`model_get`, `layer_get_or_alias` and `unit_get` are three); otherwise
+    what those answer (a renamed model or layer, an alias, a 404)."""
+    slug, _, version = model_ref.partition("@")
+    models = model_versions().filter(slug=slug)
+    model = (
+        models.filter(version=version)
+        if version
+        else models.filter(pk=Subquery(models.order_by("-created", "-pk").values("pk")[:1]))
+    )
+    unit = (
+        Unit.objects.filter(layer__model__in=model, layer__name=layer_name, index=index)
+        .select_related("layer__model")
+        .first()
+    )
+    if unit is not None:
+        return unit
+    network = model_get(model_ref)
+    return unit_get(layer_get_or_alias(network, layer_name), index)
 
 
 def unit_neighbours(unit: Unit) -> dict[str, str | None]:

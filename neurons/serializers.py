@@ -1,8 +1,10 @@
 """The catalogue as the API shows it: models (one per weights version), layers, units, techniques."""
 
+from functools import cache
 from typing import Any
 
-from django.urls import reverse
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import get_script_prefix, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -22,6 +24,32 @@ def model_ref(model: NetworkModel) -> str:
 
 def model_api_url(context: dict[str, Any], model: NetworkModel) -> str:
     return absolute(context, reverse("api:model-detail", kwargs={"ref": model_ref(model)}))
+
+
+_PK_SENTINEL = 987654321
+
+
+@cache
+def _unit_api_parts(view: str, script_prefix: str) -> tuple[str, str]:
+    path = reverse(view, kwargs={"pk": _PK_SENTINEL})
+    before, found, after = path.partition(str(_PK_SENTINEL))
+    if not found:
+        raise ImproperlyConfigured(f"{view}'s URL does not print its pk: {path}")
+    return before, after
+
+
+@cache
+def _list_path(view: str, script_prefix: str) -> str:
+    return reverse(view)
+
+
+def unit_api_path(pk: int, view: str = "api:unit-detail") -> str:
+    """`reverse(view, kwargs={"pk": pk})` for a unit's endpoint, at the cost of a format: API
+    lists print one for every unit they mention, and hundreds of `reverse()` calls were most
+    of a notes page's time. The parts come from `reverse()` once per view (and script
+    prefix, which a deployment under a path sets)."""
+    before, after = _unit_api_parts(view, get_script_prefix())
+    return f"{before}{pk}{after}"
 
 
 def unit_key(unit: Unit) -> str:
@@ -199,8 +227,7 @@ class UnitSerializer(serializers.ModelSerializer[Unit]):
     @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
     def get_links(self, unit: Unit) -> dict[str, str]:
         links = {
-            name: reverse(f"api:unit-{name}", kwargs={"pk": unit.pk})
-            for name in ("connections", "label")
+            name: unit_api_path(unit.pk, f"api:unit-{name}") for name in ("connections", "label")
         }
         for name, view in (
             ("renders", "api:render-list"),
@@ -209,7 +236,7 @@ class UnitSerializer(serializers.ModelSerializer[Unit]):
             ("notes", "api:note-list"),
             ("comments", "api:comment-list"),
         ):
-            links[name] = reverse(view) + f"?unit={unit.pk}"
+            links[name] = _list_path(view, get_script_prefix()) + f"?unit={unit.pk}"
         return {name: absolute(self.context, path) for name, path in links.items()}
 
 

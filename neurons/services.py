@@ -247,6 +247,12 @@ def model_touch(model_id: int) -> None:
     NetworkModel.objects.filter(pk=model_id).update(content_version=F("content_version") + 1)
 
 
+def unit_touch(unit_id: int) -> None:
+    """Something only this unit's pages show changed (its comments): only their cached copies
+    are stale from now on, so a busy discussion leaves the rest of the model's pages cached."""
+    Unit.objects.filter(pk=unit_id).update(discussion_version=F("discussion_version") + 1)
+
+
 @transaction.atomic
 def model_rename(*, slug: str, new_slug: str) -> int:
     """Give every version of model `slug` the slug `new_slug`; old URLs answer 301.

@@ -157,11 +157,10 @@ def _unit_context(
 
 @page_cacheable
 def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> HttpResponse:
-    network = selectors.model_get(model)
-    found = selectors.layer_get_or_alias(network, layer)
+    unit = selectors.unit_at(model, layer, index)
+    network, found = unit.layer.model, unit.layer
     if found.name != layer:
         return redirect("neurons:unit", model=model, layer=found.name, index=index, permanent=True)
-    unit = selectors.unit_get(found, index)
     context = {
         **_unit_context(request, model, network, unit),
         "newer": _newer(network, model),
@@ -354,11 +353,58 @@ def circuits_shorthand(request: HttpRequest, model: str, shorthand: str) -> Http
     )
 
 
+def _notes_version() -> str:
+    from annotations.search import notes_version  # annotations builds on neurons, not back
+
+    return notes_version()
+
+
+def catalogue_page_cacheable(
+    *versions: Callable[[], str],
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """`page_cacheable` for a page that spans every model, which `PageCache` (keyed on one
+    model's content version, found from the path) does not keep: its anonymous 200 responses
+    are stored here, keyed on the URL, every model's content version (what the zoo page
+    uses) and whatever else the page shows (`versions`: functions answering a version
+    string), so any change to what the page shows makes a new key. A hit costs those queries
+    (and `PageCache`'s own lookup, when the path looks like a model page's)."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if (
+                request.method not in ("GET", "HEAD")
+                or settings.SESSION_COOKIE_NAME in request.COOKIES
+            ):
+                return view(request, *args, **kwargs)
+            parts = [request.build_absolute_uri(), selectors.catalogue_version()]
+            raw = "|".join(parts + [version() for version in versions])
+            key = "page:catalogue:" + hashlib.sha256(raw.encode()).hexdigest()
+            hit = cache.get(key)
+            if hit is not None:
+                content, headers = hit
+                response = HttpResponse(content, headers=headers)
+                response["X-Page-Cache"] = "hit"
+                return response
+            response = view(request, *args, **kwargs)
+            if response.status_code == 200 and not response.cookies:
+                set_response_etag(response)
+                headers = {name: response[name] for name in ("Content-Type", "ETag")}
+                cache.set(key, (response.content, headers), TIMEOUT_S)
+                response["X-Page-Cache"] = "miss"
+            return response
+
+        return wrapper
+
+    return decorate
+
+
+@catalogue_page_cacheable(_notes_version)
 def search(request: HttpRequest) -> HttpResponse:
     """A unit by shorthand (`inceptionv1 4c:447`, `mixed4c 447`), else units by curator label
     or family tag (`model=<slug>` keeps one model's) and the notes this visitor may see whose
-    title or body matches. Never page-cached: the notes differ by visitor (`PageCache` keeps
-    only model and zoo pages)."""
+    title or body matches. The notes differ by visitor: only anonymous visitors' pages (public
+    notes) are cached, keyed on every model's version and the notes' (`notes_version`)."""
     from annotations.search import notes_matching  # annotations builds on neurons, not back
 
     query = request.GET.get("q", "").strip()
@@ -395,36 +441,6 @@ def _compare_url(*, label: str = "", family: str = "") -> str:
     return reverse("neurons:compare") + "?" + urlencode(query)
 
 
-def catalogue_page_cacheable(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """`page_cacheable` for a page that spans every model, which `PageCache` (keyed on one
-    model's content version, found from the path) does not keep: its anonymous 200 responses
-    are stored here, keyed on the URL and every model's content version (what the zoo page
-    uses), so any change to any model's pages makes a new key. A hit costs that one query
-    (and `PageCache`'s own lookup, when the path looks like a model page's)."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method not in ("GET", "HEAD") or settings.SESSION_COOKIE_NAME in request.COOKIES:
-            return view(request, *args, **kwargs)
-        raw = f"{request.build_absolute_uri()}|{selectors.catalogue_version()}"
-        key = "page:catalogue:" + hashlib.sha256(raw.encode()).hexdigest()
-        hit = cache.get(key)
-        if hit is not None:
-            content, headers = hit
-            response = HttpResponse(content, headers=headers)
-            response["X-Page-Cache"] = "hit"
-            return response
-        response = view(request, *args, **kwargs)
-        if response.status_code == 200 and not response.cookies:
-            set_response_etag(response)
-            headers = {name: response[name] for name in ("Content-Type", "ETag")}
-            cache.set(key, (response.content, headers), TIMEOUT_S)
-            response["X-Page-Cache"] = "miss"
-        return response
-
-    return wrapper
-
-
 class BadCompare(ValueError):
     """A compare request that cannot be answered; the message says why."""
 
@@ -442,7 +458,7 @@ def _compare_terms(request: HttpRequest) -> tuple[str, str]:
     return label, family
 
 
-@catalogue_page_cacheable
+@catalogue_page_cacheable()
 def compare(request: HttpRequest) -> HttpResponse:
     """Units with the same curator label (`?label=`, substring) or family tag (`?family=`)
     side by side, one column per model (its newest version), above the index of the labels

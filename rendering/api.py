@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from neurons import selectors
 from neurons.api import MODEL_REF, _model_or_none, accepted
+from neurons.apicache import CatalogueCachedReads
 from neurons.models import NetworkModel, Unit
 from neurons.serializers import AcceptedSerializer, absolute
 from rendering.models import Connection, Dataset, Render, RenderJob, TuningCurve, UnitExamples
@@ -54,7 +55,7 @@ class RenderFilter(_ModelRefFilter):
         fields = ["unit", "layer", "variant", "params_hash"]
 
 
-class RenderViewSet(viewsets.ReadOnlyModelViewSet[Render]):
+class RenderViewSet(CatalogueCachedReads, viewsets.ReadOnlyModelViewSet[Render]):
     queryset = Render.objects.filter(layer__model__status=READY).select_related("technique")
     serializer_class = RenderSerializer
     filterset_class = RenderFilter

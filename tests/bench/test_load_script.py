@@ -154,6 +154,8 @@ def test_the_summary_line_has_the_issues_format() -> None:
     totals = wrk_totals_parse(WRK_OUTPUT)
     line = load.summary_line(totals, load.lua_report_parse(WRK_OUTPUT))
     assert line == "summary rps=761.3 p50_ms=78.50 p99_ms=1020.00 errors=12 status_5xx=2"
+    cold = load.summary_line(totals, load.lua_report_parse(WRK_OUTPUT), "cold_summary")
+    assert cold == "cold_" + line
 
 
 def test_the_request_list_has_every_kind_of_the_mix() -> None:

@@ -1,0 +1,80 @@
+"""Cached API reads: what the model, layer, unit and render endpoints answer is the same for
+every reader and changes only with a model's content version, so their JSON 200 answers are
+kept in the cache, keyed on the URL and every model's content version
+(`selectors.catalogue_version`, what the zoo page uses). Any change to any model's pages makes
+a new key at once, in every process; nothing needs deleting. A view whose answers also depend
+on other rows names their versions (`cache_versions`: the notes' for the notes endpoints), and
+one whose answers differ by reader keeps only anonymous ones (`cache_anonymous_only`).
+
+The lookup comes after authentication, permissions and throttling (`initial`), so a bad token
+still gets its 401 and a busy client its 429; only the queries and the serializing are
+skipped. The browsable API is never kept: it prints the signed-in user.
+"""
+
+import hashlib
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from django.core.cache import cache
+from django.http import HttpResponse, HttpResponseBase
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from neurons import selectors
+from neurons.pagecache import TIMEOUT_S
+
+_KEPT_HEADERS = ("Content-Type",)
+
+
+class _Cached(Exception):  # noqa: N818 (not an error: how a hit leaves `initial`)
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+class CatalogueCachedReads:
+    """Mixin for read-only DRF views (put it before the DRF base class): their anonymous and
+    token reads of JSON, or anonymous ones only with `cache_anonymous_only`."""
+
+    cache_versions: ClassVar[tuple[Callable[[], str], ...]] = ()
+    cache_anonymous_only: ClassVar[bool] = False
+    _cache_key: str | None = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        self._cache_key = None
+        if request.method != "GET" or request.accepted_renderer.format != "json":
+            return
+        if self.cache_anonymous_only and request.user.is_authenticated:
+            return
+        parts = [request.build_absolute_uri(), request.accepted_media_type]
+        parts += [selectors.catalogue_version(), *(version() for version in self.cache_versions)]
+        raw = "|".join(parts)
+        self._cache_key = "api:catalogue:" + hashlib.sha256(raw.encode()).hexdigest()
+        hit = cache.get(self._cache_key)
+        if hit is not None:
+            content, headers = hit
+            response = HttpResponse(content, headers=headers)
+            response["X-Page-Cache"] = "hit"
+            raise _Cached(response)
+
+    def handle_exception(self, exc: Exception) -> HttpResponseBase:
+        if isinstance(exc, _Cached):
+            return exc.response
+        return super().handle_exception(exc)  # type: ignore[misc,no-any-return]
+
+    def finalize_response(
+        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        key = self._cache_key
+        if key is not None and isinstance(response, Response) and response.status_code == 200:
+
+            def store(rendered: Response) -> None:
+                headers = {
+                    name: rendered[name] for name in _KEPT_HEADERS if rendered.has_header(name)
+                }
+                cache.set(key, (rendered.content, headers), TIMEOUT_S)
+
+            response.add_post_render_callback(store)
+            response["X-Page-Cache"] = "miss"
+        return response
