@@ -111,11 +111,26 @@ class NoteFilter(filters.FilterSet):
         fields = ["visibility"]
 
 
+NOTE_UNIT_FIELDS = (
+    "note_id",
+    "position",
+    "role",
+    "unit__index",
+    "unit__layer__name",
+    "unit__layer__model__slug",
+    "unit__layer__model__version",
+)
+
+
 def _with_parts(notes: QuerySet[Note]) -> QuerySet[Note]:
     return selectors.with_people(notes).prefetch_related(
         Prefetch(
             "note_units",
-            queryset=NoteUnit.objects.select_related("unit__layer__model").order_by("position"),
+            # Only what a unit's key needs: a page of notes lists hundreds of units, and
+            # building full model rows for each was most of its time.
+            queryset=NoteUnit.objects.select_related("unit__layer__model")
+            .only(*NOTE_UNIT_FIELDS)
+            .order_by("position"),
         ),
         Prefetch("edges", queryset=NoteEdge.objects.order_by("pk")),
     )
@@ -145,11 +160,20 @@ class NoteViewSet(
     serializer_class = NoteSerializer
     filterset_class = NoteFilter
     ordering = "-pk"  # newest first
-    # Anonymous readers see public notes only, the same for all of them; the notes' version
-    # changes with every write that could change what they see (their units' keys and the
-    # authors' names move with the catalogue version and `profile_update`).
+    # The notes' version changes with every write that could change what a reader sees
+    # (their units' keys and the authors' names move with the catalogue version and
+    # `profile_update`); whom a note shows to is `cache_scope`.
     cache_versions = (notes_version,)
-    cache_anonymous_only = True
+
+    def cache_scope(self, request: Request) -> str:
+        """What `notes_visible_to` and `note_visible` read of the reader: who they are, their
+        institutions, and whether they moderate (moderators open hidden notes)."""
+        user = request.user
+        if not user.is_authenticated:
+            return "anonymous"
+        institutions = sorted(selectors.institutions_of(user))
+        return f"user {user.pk} of {institutions} moderator {selectors.is_moderator(user)}"
+
     ordering_fields = ["pk", "created"]
     queryset = Note.objects.none()  # per request: what the caller may see
 

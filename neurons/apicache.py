@@ -4,7 +4,8 @@ kept in the cache, keyed on the URL and every model's content version
 (`selectors.catalogue_version`, what the zoo page uses). Any change to any model's pages makes
 a new key at once, in every process; nothing needs deleting. A view whose answers also depend
 on other rows names their versions (`cache_versions`: the notes' for the notes endpoints), and
-one whose answers differ by reader keeps only anonymous ones (`cache_anonymous_only`).
+one whose answers differ by reader says whom an answer is for (`cache_scope`: for notes, the
+reader, their institutions and whether they moderate), which becomes part of the key.
 
 The lookup comes after authentication, permissions and throttling (`initial`), so a bad token
 still gets its 401 and a busy client its 429; only the queries and the serializing are
@@ -32,21 +33,25 @@ class _Cached(Exception):  # noqa: N818 (not an error: how a hit leaves `initial
 
 
 class CatalogueCachedReads:
-    """Mixin for read-only DRF views (put it before the DRF base class): their anonymous and
-    token reads of JSON, or anonymous ones only with `cache_anonymous_only`."""
+    """Mixin for DRF views (put it before the DRF base class): their JSON reads (GET)."""
 
     cache_versions: ClassVar[tuple[Callable[[], str], ...]] = ()
-    cache_anonymous_only: ClassVar[bool] = False
     _cache_key: str | None = None
+
+    def cache_scope(self, request: Request) -> str:
+        """Whom an answer is for: "" where every reader gets the same."""
+        return ""
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         self._cache_key = None
         if request.method != "GET" or request.accepted_renderer.format != "json":
             return
-        if self.cache_anonymous_only and request.user.is_authenticated:
-            return
-        parts = [request.build_absolute_uri(), request.accepted_media_type]
+        parts = [
+            request.build_absolute_uri(),
+            request.accepted_media_type,
+            self.cache_scope(request),
+        ]
         parts += [selectors.catalogue_version(), *(version() for version in self.cache_versions)]
         raw = "|".join(parts)
         self._cache_key = "api:catalogue:" + hashlib.sha256(raw.encode()).hexdigest()

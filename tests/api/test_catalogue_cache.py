@@ -117,21 +117,37 @@ def test_the_browsable_api_and_writes_are_never_cached(api: Any) -> None:
         assert "alice" in page.content.decode()  # the signed-in user: why it is never kept
 
 
-def test_anonymous_note_lists_are_cached_until_a_note_changes(
-    api: Any, make_note: Any, people: dict[str, Any], unit: Any
+def test_note_reads_are_cached_per_reader_until_a_note_changes(
+    api: Any, make_note: Any, people: dict[str, Any], unit: Any, institutions: dict[str, Any]
 ) -> None:
+    from annotations.models import Membership
     from annotations.services import moderation_set_hidden, profile_update
 
     note = make_note(title="Cached curve note")
+    mit = make_note(title="MIT only note", visibility="institution")
     anon = APIClient()
     for url in ("/api/v1/notes/", f"/api/v1/notes/?unit={unit.pk}", f"/api/v1/notes/{note.pk}/"):
         first = anon.get(url)
         assert first.status_code == 200 and first["X-Page-Cache"] == "miss", url
         assert anon.get(url)["X-Page-Cache"] == "hit", url
-        member = api["alice"].get(url)
-        assert member.status_code == 200 and "X-Page-Cache" not in member, url
+        for name in ("alice", "bea"):  # a reader's own copy, never another's
+            assert api[name].get(url)["X-Page-Cache"] == "miss", (url, name)
+            assert api[name].get(url)["X-Page-Cache"] == "hit", (url, name)
+    assert "MIT only note" in api["alice"].get("/api/v1/notes/").content.decode()
+    for name in ("bea", "anon"):
+        assert "MIT only note" not in api[name].get("/api/v1/notes/").content.decode()
+    assert api["bea"].get(f"/api/v1/notes/{mit.pk}/").status_code == 404
+
+    # Joining an institution changes what a reader sees: a new key.
+    Membership.objects.create(user=people["bea"], institution=institutions["mit"])
+    assert "MIT only note" in api["bea"].get("/api/v1/notes/").content.decode()
+    assert api["bea"].get(f"/api/v1/notes/{mit.pk}/").status_code == 200
+
     moderation_set_hidden(moderator=people["bruno"], hidden=True, note=note)
     assert "Cached curve note" not in anon.get("/api/v1/notes/").content.decode()
+    assert "Cached curve note" in api["alice"].get("/api/v1/notes/").content.decode()  # hers
+    assert api["bruno"].get(f"/api/v1/notes/{note.pk}/").status_code == 200  # moderates
+    assert api["amir"].get(f"/api/v1/notes/{note.pk}/").status_code == 404
     moderation_set_hidden(moderator=people["bruno"], hidden=False, note=note)
     assert "Cached curve note" in anon.get("/api/v1/notes/").content.decode()
     profile_update(user=people["alice"], display_name="Alice Renamed", institution=None)
