@@ -15,7 +15,7 @@ always get a fresh page.
 import hashlib
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -26,6 +26,9 @@ from django.utils.cache import get_conditional_response, set_response_etag
 
 from neurons.middleware import database_unavailable
 
+if TYPE_CHECKING:
+    from neurons.models import Unit
+
 TIMEOUT_S = 24 * 3600
 _MODEL_PAGE = re.compile(
     r"^/(?:embed/)?models/(?P<slug>[a-z0-9][a-z0-9_-]*)(?:@(?P<version>[0-9a-f]{4,16}))?/"
@@ -33,6 +36,7 @@ _MODEL_PAGE = re.compile(
 )
 _ZOO_PAGES = ("/", "/models/")
 _KEPT_HEADERS = ("Content-Type", "ETag", "X-Frame-Options", "Content-Language", "Vary")
+_PAGE_UNIT = "_page_cache_unit"
 
 
 def page_cacheable(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -50,47 +54,39 @@ def page_cacheable(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpR
 
 def content_version(path: str) -> str | None:
     """What the page at `path` depends on, or None for pages this cache does not keep."""
+    return _content_version(path)[0]
+
+
+def _content_version(path: str) -> tuple[str | None, "Unit | None"]:
+    """`content_version`, and for a unit's page the unit (with its layer and model), which the
+    same query gives: the view takes it from `page_unit` instead of asking again."""
     from neurons.models import NetworkModel
-    from neurons.selectors import catalogue_version
+    from neurons.selectors import catalogue_version, unit_current
 
     if path in _ZOO_PAGES:
-        return catalogue_version()
+        return catalogue_version(), None
     match = _MODEL_PAGE.match(path)
     if match is None:
-        return None
+        return None, None
+    ref = match["slug"] + (f"@{match['version']}" if match["version"] else "")
     if match["layer"] is not None:
-        unit = _unit_versions(match["slug"], match["version"], match["layer"], int(match["index"]))
+        unit = unit_current(ref, match["layer"], int(match["index"]))
         if unit is not None:
-            return "{}.{}.{}".format(*unit)
-        # No such unit under that layer name (an alias, or a 404): the model's version alone.
+            model = unit.layer.model
+            return f"{model.pk}.{model.content_version}.{unit.discussion_version}", unit
+        # Not a current name (an alias the view redirects, or a 404): the model's version.
     models = NetworkModel.objects.filter(slug=match["slug"], status=NetworkModel.Status.READY)
     if match["version"]:
         models = models.filter(version=match["version"])
     found = models.order_by("-created", "-pk").values_list("pk", "content_version").first()
     if found is None:
-        return None  # unknown or renamed: the view answers (404 or 301)
-    return f"{found[0]}.{found[1]}"
+        return None, None  # unknown or renamed: the view answers (404 or 301)
+    return f"{found[0]}.{found[1]}", None
 
 
-def _unit_versions(
-    slug: str, version: str | None, layer: str, index: int
-) -> tuple[int, int, int] | None:
-    """(model pk, model content version, unit discussion version) of the unit a unit page
-    shows: the newest ready version of the model unless the path names one. One query."""
-    from neurons.models import NetworkModel, Unit
-
-    units = Unit.objects.filter(
-        layer__model__slug=slug,
-        layer__model__status=NetworkModel.Status.READY,
-        layer__name=layer,
-        index=index,
-    )
-    if version:
-        units = units.filter(layer__model__version=version)
-    newest = units.order_by("-layer__model__created", "-layer__model__pk")
-    return newest.values_list(
-        "layer__model_id", "layer__model__content_version", "discussion_version"
-    ).first()
+def page_unit(request: HttpRequest) -> "Unit | None":
+    """The unit `PageCache` found for this request's unit page while building its key."""
+    return getattr(request, _PAGE_UNIT, None)
 
 
 class PageCache:
@@ -135,8 +131,9 @@ class PageCache:
             return None
         if settings.SESSION_COOKIE_NAME in request.COOKIES:
             return None
-        version = content_version(request.path)
+        version, unit = _content_version(request.path)
         if version is None:
             return None
+        setattr(request, _PAGE_UNIT, unit)
         raw = f"{request.build_absolute_uri()}|{version}|{timezone.now().date()}"
         return "page:" + hashlib.sha256(raw.encode()).hexdigest()

@@ -96,10 +96,9 @@ def unit_get(layer: Layer, index: int) -> Unit:
     return unit
 
 
-def unit_at(model_ref: str, layer_name: str, index: int) -> Unit:
-    """The unit a unit page's path names, with its layer and model, in one query where the
-    names are current (`model_get`, `layer_get_or_alias` and `unit_get` are three); otherwise
-    what those answer (a renamed model or layer, an alias, a 404)."""
+def unit_current(model_ref: str, layer_name: str, index: int) -> Unit | None:
+    """The unit these names give, with its layer and model, when they are current names (the
+    newest ready version unless `model_ref` names one): one query. None otherwise."""
     slug, _, version = model_ref.partition("@")
     models = model_versions().filter(slug=slug)
     model = (
@@ -107,11 +106,18 @@ def unit_at(model_ref: str, layer_name: str, index: int) -> Unit:
         if version
         else models.filter(pk=Subquery(models.order_by("-created", "-pk").values("pk")[:1]))
     )
-    unit = (
+    return (
         Unit.objects.filter(layer__model__in=model, layer__name=layer_name, index=index)
         .select_related("layer__model")
         .first()
     )
+
+
+def unit_at(model_ref: str, layer_name: str, index: int) -> Unit:
+    """The unit a unit page's path names: `unit_current` (one query where the names are
+    current; `model_get`, `layer_get_or_alias` and `unit_get` are three), else what those
+    answer (a renamed model or layer, an alias, a 404)."""
+    unit = unit_current(model_ref, layer_name, index)
     if unit is not None:
         return unit
     network = model_get(model_ref)

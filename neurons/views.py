@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from neurons import selectors
 from neurons.citations import jsonld_script, layer_citation, model_citation, unit_citation
 from neurons.models import NetworkModel, Unit
-from neurons.pagecache import TIMEOUT_S, page_cacheable
+from neurons.pagecache import TIMEOUT_S, page_cacheable, page_unit
 from rendering import selectors as render_selectors
 from rendering.connections import matrix_png
 from rendering.models import LayerConnection, Render, UnitExamples
@@ -157,7 +157,7 @@ def _unit_context(
 
 @page_cacheable
 def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> HttpResponse:
-    unit = selectors.unit_at(model, layer, index)
+    unit = page_unit(request) or selectors.unit_at(model, layer, index)
     network, found = unit.layer.model, unit.layer
     if found.name != layer:
         return redirect("neurons:unit", model=model, layer=found.name, index=index, permanent=True)
