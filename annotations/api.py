@@ -160,6 +160,8 @@ class NoteViewSet(
     serializer_class = NoteSerializer
     filterset_class = NoteFilter
     ordering = "-pk"  # newest first
+    ordering_fields = ["pk", "created"]
+    queryset = Note.objects.none()  # per request: what the caller may see
     # The notes' version changes with every write that could change what a reader sees
     # (their units' keys and the authors' names move with the catalogue version and
     # `profile_update`); whom a note shows to is `cache_scope`.
@@ -173,9 +175,6 @@ class NoteViewSet(
             return "anonymous"
         institutions = sorted(selectors.institutions_of(user))
         return f"user {user.pk} of {institutions} moderator {selectors.is_moderator(user)}"
-
-    ordering_fields = ["pk", "created"]
-    queryset = Note.objects.none()  # per request: what the caller may see
 
     def get_queryset(self) -> QuerySet[Note]:
         return _with_parts(selectors.notes_visible_to(self.request.user)).distinct()

@@ -3,8 +3,9 @@
 The key holds everything a page depends on: its absolute URL (pages print absolute permalinks),
 the model's content version (bumped by `model_touch` on every change its pages show; the zoo
 uses all of them), for a unit's pages the unit's discussion version (bumped by `unit_touch`
-when its comments change, which no other page shows) and the date (the Cite box names the access date). A changed page therefore
-gets a new key at once, in every process, whatever the cache backend; nothing needs deleting.
+when its comments change, which no other page shows) and the date (the Cite box names the
+access date). A changed page therefore gets a new key at once, in every process, whatever the
+cache backend; nothing needs deleting.
 
 `PageCache` sits near the top of the middleware stack, so a hit costs one indexed query (the
 content version) and one cache read, and skips sessions, CSRF, auth and the view. Only views
