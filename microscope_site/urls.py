@@ -11,6 +11,8 @@ import neurons.urls  # noqa: F401  (registers the modelref and layername convert
 from neurons import views as neurons_views
 from neurons.sitemaps import SITEMAPS
 
+handler400 = "neurons.api.bad_request"  # the API's error format under /api/
+
 urlpatterns = [
     path("", neurons_views.model_list, name="home"),
     path("models/", include("neurons.urls")),

@@ -8,10 +8,13 @@ are read by anyone; writes go through the same service functions as pages, admin
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db.models import QuerySet
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
+from django.views import defaults
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -103,6 +106,24 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         code = codes if isinstance(codes, str) else exc.default_code
     response.data = {"error": {"status": response.status_code, "code": code, "detail": detail}}
     return response
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The site's 400 (`handler400`): what Django refuses before any view runs (a body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields, a forbidden host) gets the API's error
+    format under /api/, and Django's own page elsewhere."""
+    if not request.path.startswith("/api/"):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        code = "request_too_large"
+        detail = f"the request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
+    elif isinstance(exception, TooManyFieldsSent):
+        code = "too_many_fields"
+        detail = f"the request has over {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields"
+    else:
+        code, detail = "bad_request", "the request was refused"
+    body = {"error": {"status": 400, "code": code, "detail": detail}}
+    return JsonResponse(body, status=400)
 
 
 def accepted(request: Request, jobs: list[Any], view_name: str, **extra: Any) -> Response:

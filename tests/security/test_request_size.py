@@ -74,7 +74,8 @@ def test_an_oversized_api_body_is_refused_and_stores_nothing(
         client.force_login(people["alice"])
     body = json.dumps({**API_NOTE, "padding": _too_big()})
     response = client.post("/api/v1/notes/", body, content_type="application/json")
-    assert response.status_code in (400, 413)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "request_too_large"  # the API's error format
     assert Note.objects.count() == 0
     # The same note without the padding is accepted: the refusal was the size.
     response = client.post("/api/v1/notes/", json.dumps(API_NOTE), content_type="application/json")
