@@ -137,6 +137,20 @@ def _trace(model: nn.Module, layer: str) -> _TracedForward:
     return _TracedForward(graph)
 
 
+@contextmanager
+def _full_precision() -> Iterator[None]:
+    """Plain fp32 convolutions and matrix products while a trace is checked. On CUDA both
+    default to TF32 (10-bit mantissas), so the traced and the eager forward, which may get
+    different kernels, can differ by far more than FORWARD_TOLERANCE for no fault of the
+    trace; the check compares the graphs, not the arithmetic."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+
+
 def _faithful(candidate: Forward, reference: Forward, probe: Tensor) -> bool:
     """Same output as the eager model, and an input gradient pointing the same way."""
     outputs, grads = [], []
@@ -185,7 +199,8 @@ def truncate(model: nn.Module, layer: str, probe: Tensor, *, compile: bool = Fal
     method = "hook"
     try:
         traced = _trace(model, layer)
-        faithful = _faithful(traced, hook, probe)
+        with _full_precision():
+            faithful = _faithful(traced, hook, probe)
     except Exception:  # any failure to trace or to check the trace means: use the hook
         faithful = False
     if faithful:

@@ -181,6 +181,33 @@ def test_models_that_do_not_trace_faithfully_render_through_a_removed_hook(
     assert _snapshot(model)["requires_grad"] == before["requires_grad"]
 
 
+def test_the_trace_is_checked_in_full_precision_and_the_settings_are_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # On CUDA, TF32 (cuDNN's default) made the traced and eager InceptionV1 differ by 3.6e-4
+    # (tolerance 1e-4), so every GPU render ran on the slow hook path: measured on an H200.
+    from rendering.engine import truncation
+
+    seen: list[tuple[bool, bool]] = []
+    check = truncation._faithful
+
+    def spy(*args: Any) -> bool:
+        seen.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+        return check(*args)
+
+    monkeypatch.setattr(truncation, "_faithful", spy)
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        torch.manual_seed(0)
+        result = render_units(TinyNet(), "block", [0], size=16, steps=1)
+        assert result.metrics["forward"] == "traced"
+        assert seen == [(False, False)]
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 def test_straight_through_gradient_survives_the_hook_fallback() -> None:
     torch.manual_seed(0)
     model = StraightThroughNet()
