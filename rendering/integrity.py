@@ -252,10 +252,16 @@ def verify_storage(*, repair: bool = False, progress: Progress = ignore_progress
 
 
 def _older_than(storage: Storage, name: str, limit: Any) -> bool:
+    """Whether `name` was last written before `limit`. A file whose age is unknown counts as
+    young, so `--repair` never deletes it: on a storage that cannot date files (it keeps
+    Django's base `Storage.get_modified_time`, which only raises), or one gone meanwhile."""
+    method = getattr(storage.get_modified_time, "__func__", None)  # through default_storage
+    if method is Storage.get_modified_time:
+        return False
     try:
         return bool(storage.get_modified_time(name) < limit)
-    except (NotImplementedError, OSError):
-        return False  # unknown age: treated as young, never deleted
+    except OSError:  # removed since it was listed
+        return False
 
 
 def _detail(kind: str, ref: _Ref | None, action: str, name: str = "") -> dict[str, str]:

@@ -171,3 +171,27 @@ def test_broken_examples_connections_and_exports_lose_their_rows_so_they_can_run
     assert f"manage.py examples tinynet@{store.version} --dataset noise --layers conv1" in actions
     assert "run the connections again" in actions and "run the export again" in actions
     assert verify_storage().missing == 0
+
+
+def test_an_orphan_counts_as_old_only_when_its_storage_can_date_it(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import FileSystemStorage, Storage
+    from django.utils import timezone
+
+    from rendering.integrity import _older_than
+
+    disk = FileSystemStorage(location=tmp_path)
+    disk.save("renders/old.png", ContentFile(b"x"))
+    hour_ago = time.time() - 3600
+    os.utime(tmp_path / "renders" / "old.png", (hour_ago, hour_ago))
+    half_hour_ago = timezone.now() - timedelta(minutes=30)
+    assert _older_than(disk, "renders/old.png", half_hour_ago)
+    assert not _older_than(disk, "renders/gone.png", half_hour_ago)  # removed since listed
+
+    class Undatable(FileSystemStorage):
+        get_modified_time = Storage.get_modified_time  # Django's base: raises
+
+    undatable = Undatable(location=tmp_path)
+    assert not _older_than(undatable, "renders/old.png", half_hour_ago)  # never deleted
