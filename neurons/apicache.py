@@ -16,13 +16,12 @@ import hashlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseBase
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from neurons import selectors
-from neurons.pagecache import TIMEOUT_S
+from neurons.pagecache import cached_response, response_keep
 
 _KEPT_HEADERS = ("Content-Type",)
 
@@ -55,12 +54,9 @@ class CatalogueCachedReads:
         parts += [selectors.catalogue_version(), *(version() for version in self.cache_versions)]
         raw = "|".join(parts)
         self._cache_key = "api:catalogue:" + hashlib.sha256(raw.encode()).hexdigest()
-        hit = cache.get(self._cache_key)
+        hit = cached_response(self._cache_key)
         if hit is not None:
-            content, headers = hit
-            response = HttpResponse(content, headers=headers)
-            response["X-Page-Cache"] = "hit"
-            raise _Cached(response)
+            raise _Cached(hit)
 
     def handle_exception(self, exc: Exception) -> HttpResponseBase:
         if isinstance(exc, _Cached):
@@ -73,13 +69,8 @@ class CatalogueCachedReads:
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
         key = self._cache_key
         if key is not None and isinstance(response, Response) and response.status_code == 200:
-
-            def store(rendered: Response) -> None:
-                headers = {
-                    name: rendered[name] for name in _KEPT_HEADERS if rendered.has_header(name)
-                }
-                cache.set(key, (rendered.content, headers), TIMEOUT_S)
-
-            response.add_post_render_callback(store)
+            response.add_post_render_callback(
+                lambda rendered: response_keep(key, rendered, _KEPT_HEADERS)
+            )
             response["X-Page-Cache"] = "miss"
         return response

@@ -15,7 +15,7 @@ always get a fresh page.
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -85,6 +85,23 @@ def _content_version(path: str) -> tuple[str | None, "Unit | None"]:
     return f"{found[0]}.{found[1]}", None
 
 
+def cached_response(key: str) -> HttpResponse | None:
+    """The answer kept under `key` (by `response_keep`), marked as a hit; None on a miss."""
+    hit = cache.get(key)
+    if hit is None:
+        return None
+    content, headers = hit
+    response = HttpResponse(content, headers=headers)
+    response["X-Page-Cache"] = "hit"
+    return response
+
+
+def response_keep(key: str, response: HttpResponse, headers: Iterable[str]) -> None:
+    """Keep `response`'s body and the `headers` it has under `key`, for `cached_response`."""
+    kept = {name: response[name] for name in headers if response.has_header(name)}
+    cache.set(key, (response.content, kept), TIMEOUT_S)
+
+
 def page_unit(request: HttpRequest) -> "Unit | None":
     """The unit `PageCache` found for this request's unit page while building its key."""
     return getattr(request, _PAGE_UNIT, None)
@@ -102,14 +119,9 @@ class PageCache:
             # in the log for every request while the database is down.
             return database_unavailable(request, error)
         if key is not None:
-            hit = cache.get(key)
-            if hit is not None:
-                content, headers = hit
-                cached = HttpResponse(content)
-                for name, value in headers.items():
-                    cached[name] = value
-                cached["X-Page-Cache"] = "hit"
-                conditional = get_conditional_response(request, etag=headers.get("ETag"))
+            cached = cached_response(key)
+            if cached is not None:
+                conditional = get_conditional_response(request, etag=cached.get("ETag"))
                 return conditional or cached
         response = self.get_response(request)
         if (
@@ -121,8 +133,7 @@ class PageCache:
         ):
             if not response.has_header("ETag"):
                 set_response_etag(response)
-            headers = {name: response[name] for name in _KEPT_HEADERS if response.has_header(name)}
-            cache.set(key, (response.content, headers), TIMEOUT_S)
+            response_keep(key, response, _KEPT_HEADERS)
             response["X-Page-Cache"] = "miss"
         return response
 

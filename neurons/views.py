@@ -5,7 +5,6 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,7 +19,12 @@ from django.views.decorators.http import require_POST
 from neurons import selectors
 from neurons.citations import jsonld_script, layer_citation, model_citation, unit_citation
 from neurons.models import NetworkModel, Unit
-from neurons.pagecache import TIMEOUT_S, page_cacheable, page_unit
+from neurons.pagecache import (
+    cached_response,
+    page_cacheable,
+    page_unit,
+    response_keep,
+)
 from rendering import selectors as render_selectors
 from rendering.connections import matrix_png
 from rendering.models import LayerConnection, Render, UnitExamples
@@ -380,17 +384,13 @@ def catalogue_page_cacheable(
             parts = [request.build_absolute_uri(), selectors.catalogue_version()]
             raw = "|".join(parts + [version() for version in versions])
             key = "page:catalogue:" + hashlib.sha256(raw.encode()).hexdigest()
-            hit = cache.get(key)
-            if hit is not None:
-                content, headers = hit
-                response = HttpResponse(content, headers=headers)
-                response["X-Page-Cache"] = "hit"
-                return response
+            cached = cached_response(key)
+            if cached is not None:
+                return cached
             response = view(request, *args, **kwargs)
             if response.status_code == 200 and not response.cookies:
                 set_response_etag(response)
-                headers = {name: response[name] for name in ("Content-Type", "ETag")}
-                cache.set(key, (response.content, headers), TIMEOUT_S)
+                response_keep(key, response, ("Content-Type", "ETag"))
                 response["X-Page-Cache"] = "miss"
             return response
 
