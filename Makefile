@@ -2,10 +2,12 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
-REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 export PYTHONUNBUFFERED := 1
-TEST_ENV := MICROSCOPE_VAR_DIR=$(CURDIR)/var/test
+# Each pytest pass runs through tests/servers.py: it installs (as root on Debian) or names the
+# packages the suite needs; with --servers it starts a private PostgreSQL cluster and Redis on
+# free loopback ports for the pass and stops them afterwards. Never the machine's servers.
+# `make pytest-postgres PYTEST_ARGS="tests/api -x"` runs a part of a pass.
+TEST_RUN := MICROSCOPE_VAR_DIR=$(CURDIR)/var/test $(PY) -m tests.servers
 
 .PHONY: install demo worker test lint pytest-postgres pytest-sqlite bench
 
@@ -37,11 +39,11 @@ lint: install
 	$(PY) manage.py makemigrations --check --dry-run
 
 pytest-postgres: install
-	$(TEST_ENV) DATABASE_URL=$(PG_TEST_URL) CELERY_BROKER_URL=$(REDIS_TEST_URL) $(PY) -m pytest -q
+	$(TEST_RUN) --servers -- $(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The engine's tests (tests/engine) touch no database, so they run once, on the PostgreSQL pass.
 pytest-sqlite: install
-	$(TEST_ENV) $(PY) -m pytest -q --ignore=tests/engine
+	$(TEST_RUN) -- $(PY) -m pytest -q --ignore=tests/engine $(PYTEST_ARGS)
 
 test: lint pytest-postgres pytest-sqlite
 

@@ -1,5 +1,5 @@
 """The browser the page tests drive: Debian's Chromium through Playwright (never a downloaded
-browser); tests skip when it is missing."""
+browser). The browser tests are part of the suite: without Chromium they fail and say so."""
 
 import os
 import shutil
@@ -8,16 +8,19 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-needs_chromium = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None, reason=f"no browser at {CHROMIUM}"
-)
+from tests.servers import CHROMIUM
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(
+            f"no browser at {CHROMIUM}: the browser tests need Debian's chromium "
+            "(apt-get install chromium; `make test` installs it when run as root)",
+            pytrace=False,
+        )
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright runs an event loop
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(

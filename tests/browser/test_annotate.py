@@ -13,13 +13,9 @@ from annotations.services import user_signup
 from neurons.services import model_import
 from rendering.engine.zoo import WeightsSpec
 from rendering.services import render_job_run, render_jobs_create
-from tests.browser.conftest import needs_chromium
 
 PASSWORD = "pw-12345!"
-pytestmark = [
-    needs_chromium,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def _visitor(browser: Any) -> Any:

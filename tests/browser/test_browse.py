@@ -7,12 +7,8 @@ import pytest
 from neurons.services import model_import
 from rendering.engine.zoo import WeightsSpec
 from rendering.services import render_job_run, render_jobs_create
-from tests.browser.conftest import needs_chromium
 
-pytestmark = [
-    needs_chromium,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture

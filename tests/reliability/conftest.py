@@ -2,80 +2,24 @@
 
 import shutil
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
-
-
-class RedisServer:
-    """A redis-server of our own on a free loopback port, no persistence; start, kill, start."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def url(self, db: int = 0) -> str:
-        return f"redis://127.0.0.1:{self.port}/{db}"
-
-    def start(self) -> None:
-        assert self.process is None, "already running"
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_for_port(self.port)
-
-    def kill(self) -> None:
-        """SIGKILL: a crash, not a clean shutdown."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-    def llen(self, key: str, db: int = 0) -> int:
-        import redis
-
-        client = redis.Redis.from_url(self.url(db))
-        try:
-            return int(client.llen(key))
-        finally:
-            client.close()
+from tests.servers import RedisServer, run_folder
 
 
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    folder = tmp_path / "redis"
-    folder.mkdir()
-    server = RedisServer(folder)
+def private_redis() -> Iterator[RedisServer]:
+    """A Redis of the test's own (tests/servers.py), killed and restarted at will."""
+    folder = run_folder()
+    server = RedisServer(folder / "redis")
     server.start()
     try:
         yield server
     finally:
         server.kill()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class SilentServer:

@@ -1,18 +1,15 @@
 """PostgreSQL restarts under load: gunicorn answers 503 with our page (never a traceback) while
 it is down, and serves pages again by itself once it is back, without a restart.
 
-A private PostgreSQL cluster (initdb in a temporary folder, a free port) plays the database;
-the machine's shared server is never touched.
+A private PostgreSQL cluster (tests/servers.py: initdb in a folder of its own, a free port)
+plays the database; neither the machine's server nor the test run's own cluster is touched.
 """
 
-import contextlib
-import glob
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -24,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import free_port, wait_for_port
+from tests.servers import PostgresCluster, free_port, run_folder, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -32,76 +29,23 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["/", "/models/", "/api/v1/models/"]
 
 
-def _postgres_bin() -> Path | None:
-    found = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4])
-    )
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
-
-
-@dataclass
-class Cluster:
-    bin: Path
-    data: Path
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/microscope"
-
-    def run(self, tool: str, *args: str) -> None:
-        as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run([*as_postgres, str(self.bin / tool), *args], check=True, capture_output=True)
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self.run(
-            "pg_ctl",
-            "-D",
-            str(self.data),
-            "-o",
-            options,
-            "-l",
-            str(self.data / "log"),
-            "-w",
-            "start",
-        )
-
-    def stop(self) -> None:
-        self.run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
+def cluster() -> Iterator[PostgresCluster]:
     from django.db import connection
 
     if connection.vendor != "postgresql":
         pytest.skip("runs once, on the PostgreSQL pass (it starts its own cluster)")
-    pg_bin = _postgres_bin()
-    if pg_bin is None or not (pg_bin / "pg_ctl").exists():
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("initdb refuses to run as root and runuser is missing")
-    data = Path(tempfile.mkdtemp(prefix="microscope-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres", "postgres")
-    server = Cluster(pg_bin, data, free_port())
-    server.run(
-        "initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "--no-instructions"
-    )
-    server.start()
+    folder = run_folder()
     try:
-        server.run(
-            "createdb", "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres", "microscope"
-        )
-        yield server
+        server = PostgresCluster(folder / "pg")
+        try:
+            server.serve()
+            server.createdb("microscope")
+            yield server
+        finally:
+            server.stop()  # unless the test left it stopped
     finally:
-        with contextlib.suppress(subprocess.CalledProcessError):  # a failing test stopped it
-            server.stop()
-        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass
@@ -126,11 +70,11 @@ def _get(base: str, path: str, timeout: float = 15) -> Answer:
 
 
 def test_the_site_answers_503_while_postgres_restarts_and_recovers_by_itself(
-    cluster: Cluster, tmp_path: Path, record_property: Callable[[str, object], None]
+    cluster: PostgresCluster, tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
     env = {
         **os.environ,
-        "DATABASE_URL": cluster.url,
+        "DATABASE_URL": cluster.url(),
         "MICROSCOPE_VAR_DIR": str(tmp_path / "var"),
         "SECRET_KEY": "postgres-restart-test-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         "DEBUG": "0",

@@ -19,7 +19,7 @@ from rendering.integrity import verify_storage
 from rendering.models import Render, RenderJob
 from rendering.services import render_job_run, render_jobs_create
 from rendering.storage import store_content
-from tests.reliability.conftest import free_port, wait_for_port
+from tests.servers import free_port, wait_for_port
 
 pytestmark = pytest.mark.django_db
 
@@ -29,9 +29,10 @@ KEYS = {"access_key": "testing", "secret_key": "testing", "region_name": "us-eas
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    server_module = pytest.importorskip("moto.server", reason="moto[server] is not installed")
+    from moto.server import ThreadedMotoServer  # a dev dependency: missing, the tests fail
+
     port = free_port()
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     wait_for_port(port)
     try:

@@ -11,12 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser.conftest import browser, needs_chromium  # noqa: F401 - the fixture
+from tests.browser.conftest import browser  # noqa: F401 - the fixture
 
-pytestmark = [
-    needs_chromium,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 # Runs before any script of the page; the policy does not apply to Playwright's own scripts.
 # A violation for an inline or same-origin resource means the policy broke one of our pages;
