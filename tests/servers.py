@@ -294,7 +294,7 @@ class RedisServer:
 @contextlib.contextmanager
 def private_servers() -> Iterator[tuple[PostgresCluster, RedisServer]]:
     """A started cluster (with an empty database `microscope`) and Redis; both stopped and their
-    folder removed afterwards, whatever happened."""
+    folder removed afterwards, whatever happened in between."""
     folder = run_folder()
     cluster: PostgresCluster | None = None
     redis: RedisServer | None = None
@@ -306,13 +306,12 @@ def private_servers() -> Iterator[tuple[PostgresCluster, RedisServer]]:
         redis.serve()
         yield cluster, redis
     finally:
-        try:
-            if redis is not None:
-                redis.kill()  # nothing to keep: it has no persistence
-            if cluster is not None:
-                cluster.stop()
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        if redis is not None:
+            redis.kill()  # nothing to keep: it has no persistence
+        if cluster is not None:
+            cluster.stop()
+        # Not if a server would not stop: the next run sweeps the folder and stops it then.
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _interrupted(signum: int, frame: FrameType | None) -> None:

@@ -36,16 +36,15 @@ def cluster() -> Iterator[PostgresCluster]:
     if connection.vendor != "postgresql":
         pytest.skip("runs once, on the PostgreSQL pass (it starts its own cluster)")
     folder = run_folder()
+    server = PostgresCluster(folder / "pg")
     try:
-        server = PostgresCluster(folder / "pg")
-        try:
-            server.serve()
-            server.createdb("microscope")
-            yield server
-        finally:
-            server.stop()  # unless the test left it stopped
+        server.serve()
+        server.createdb("microscope")
+        yield server
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        server.stop()  # unless the test left it stopped
+    # Not if it would not stop: the next run_folder() sweeps the folder and stops it then.
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass
