@@ -99,8 +99,8 @@ def packages_ensure() -> None:
         missing = packages_missing()
     if missing:
         raise Missing(
-            f"the tests need {', '.join(missing)} (not found; Chromium at {CHROMIUM}): "
-            f"install them, e.g. `sudo apt-get install {' '.join(missing)}`"
+            f"the tests need Debian's {', '.join(missing)}, missing here (Chromium is looked "
+            f"for at {CHROMIUM}): sudo apt-get install {' '.join(missing)}"
         )
 
 
