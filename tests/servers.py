@@ -139,8 +139,11 @@ def run_folder() -> Path:
     (kill -9) are swept first: their servers stopped, the folders removed."""
     base = servers_base()
     for stale in base.glob("run-*"):
-        owner = (stale / "owner").read_text() if (stale / "owner").exists() else ""
-        if owner.isdigit() and not _alive(int(owner)):  # no owner yet: a run being set up
+        try:
+            owner = (stale / "owner").read_text()
+        except FileNotFoundError:  # a run being set up, or swept by another one just now
+            continue
+        if owner.isdigit() and not _alive(int(owner)):
             _sweep(stale)
     folder = Path(tempfile.mkdtemp(prefix="run-", dir=base))
     folder.chmod(0o755)  # the `postgres` user that serves root's cluster must get in
@@ -165,10 +168,10 @@ def _sweep(folder: Path) -> None:
             stop = [str(pg_bin / "pg_ctl"), "-D", str(data.parent), "-m", "immediate", "stop"]
             subprocess.run([*_as_unprivileged(), *stop], capture_output=True)
     for pidfile in folder.glob("*/redis.pid"):
-        pid = int(pidfile.read_text())
-        cmdline = Path(f"/proc/{pid}/cmdline")
-        if cmdline.exists() and b"redis-server" in cmdline.read_bytes():
-            with contextlib.suppress(ProcessLookupError):
+        # Gone meanwhile (another run swept it) or the pid now someone else's: leave it.
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            pid = int(pidfile.read_text())
+            if b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 os.kill(pid, signal.SIGKILL)
     shutil.rmtree(folder, ignore_errors=True)
 
