@@ -77,9 +77,9 @@ def _refusal_status(exc: Exception) -> int | None:
 
 
 class Refused(exceptions.APIException):
-    """A service's refusal as DRF sees it. A 400 is a validation error, so it has the same
-    code (`invalid`) and, when the service named the field at fault, the same `{field: [..]}`
-    detail as a serializer's refusal."""
+    """A service's refusal as DRF sees it; a 400 has a validation error's code (`invalid`).
+    One that names the field at fault is raised as a `ValidationError` (`_api_exception`), so
+    its detail is `{field: [message]}` like a serializer's."""
 
     def __init__(self, message: str, status_code: int, field: str | None = None) -> None:
         self.status_code = status_code
@@ -89,9 +89,9 @@ class Refused(exceptions.APIException):
 
 def _api_exception(exc: Exception) -> Exception:
     refused = _refusal_status(exc)
-    if refused == status.HTTP_400_BAD_REQUEST:
-        field = getattr(exc, "field", None)
-        return exceptions.ValidationError({field: [str(exc)]} if field else [str(exc)])
+    field = getattr(exc, "field", None)
+    if refused == status.HTTP_400_BAD_REQUEST and field:
+        return exceptions.ValidationError({field: [str(exc)]})
     if refused is not None:
         return Refused(str(exc), refused, getattr(exc, "field", None))
     if isinstance(exc, Http404):
