@@ -1,7 +1,8 @@
 """The API's one error shape, whoever answers: DRF's views, Django before or around them, DEBUG on
 or off.
 
-    {"error": {"status": 400, "code": "invalid", "detail": …, "errors": [{"attr", "code", "detail"}]}}
+    {"error": {"status": 400, "code": "invalid", "detail": …,
+               "errors": [{"attr": …, "code": …, "detail": …}]}}
 
 `code` is one word per kind of failure (`CODES`, by status); `detail` is a sentence, or for
 invalid input an object naming each field (or query parameter) with its messages, as DRF gives

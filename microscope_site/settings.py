@@ -190,6 +190,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"queue": "default"},
     },
+    "purge-idempotency-keys": {
+        "task": "neurons.tasks.purge_idempotency_keys",
+        "schedule": 3600.0,
+        "options": {"queue": "default"},
+    },
 }
 
 # Rendering. "auto" renders on the GPU when torch sees one.
@@ -344,7 +349,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
-    # Strict query strings and a cursor over the whole ordering key (microscope_site/api_queries.py).
+    # A cursor over the whole ordering key, strict query strings (microscope_site/api_queries.py).
     "DEFAULT_PAGINATION_CLASS": "microscope_site.api_queries.KeysetCursorPagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50),
     "DEFAULT_FILTER_BACKENDS": [

@@ -1,8 +1,10 @@
 """The catalogue's API endpoints, and the conventions every API endpoint shares.
 
-Shared: cursor pagination on every list (each viewset names a stable `ordering`, which the
-cursor needs), one error format (`microscope_site.api_errors`), the 202 answer of job triggers. Lists and details
-are read by anyone; writes go through the same service functions as pages, admin and commands.
+Shared: cursor pagination on every list (each viewset names a default `ordering`; the cursor
+adds `pk`), strict query strings (`microscope_site.api_queries`), one error format
+(`microscope_site.api_errors`), the 202 answer of job triggers, `Idempotency-Key` on writes
+that create rows (`neurons.idempotency`). Lists and details are read by anyone; writes go
+through the same service functions as pages, admin and commands.
 """
 
 from typing import Any

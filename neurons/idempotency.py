@@ -106,3 +106,11 @@ def idempotent(method: Callable[..., Response]) -> Callable[..., Response]:
 
     setattr(answer, IDEMPOTENT_MARK, True)
     return answer
+
+
+def idempotency_keys_purge() -> int:
+    """Deletes every key older than its lifetime (each keyed write also drops its own user's;
+    this, on the beat schedule, drops those of users who stopped writing)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_S)
+    deleted, _ = IdempotentRequest.objects.filter(created__lt=cutoff).delete()
+    return deleted

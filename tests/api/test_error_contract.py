@@ -373,6 +373,17 @@ def test_an_expired_key_may_be_used_afresh(api: Any, unit: Any, settings: Any) -
     assert Comment.objects.count() == 2
 
 
+def test_expired_keys_are_purged(api: Any, unit: Any, settings: Any) -> None:
+    from neurons.idempotency import idempotency_keys_purge
+    from neurons.models import IdempotentRequest
+
+    body = {"unit": unit.pk, "body": "a"}
+    api["alice"].post("/api/v1/comments/", body, format="json", HTTP_IDEMPOTENCY_KEY="p")
+    assert idempotency_keys_purge() == 0 and IdempotentRequest.objects.count() == 1
+    settings.IDEMPOTENCY_KEY_TTL_S = 0
+    assert idempotency_keys_purge() == 1 and not IdempotentRequest.objects.exists()
+
+
 def test_a_malformed_key_is_400(api: Any, unit: Any) -> None:
     answer = api["alice"].post(
         "/api/v1/comments/",
@@ -439,7 +450,8 @@ def test_every_ordering_of_a_list_with_many_ties_visits_each_row_once_and_ends(
             page = client.get(url).json()
             seen += [row["id"] for row in page["results"]]
             pages += 1
-            assert pages < 20, f"{ordering}: the walk does not end"
+            most = len(expected) // len(page["results"]) + 2  # whatever page size it uses
+            assert pages <= most, f"{ordering}: the walk does not end"
             last_url, url = url, page["next"]
         assert len(seen) == len(set(seen)) == len(expected), ordering
         assert set(seen) == expected
