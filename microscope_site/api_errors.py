@@ -30,6 +30,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema_field
 from drf_standardized_errors.formatter import ExceptionFormatter, flatten_errors
 from drf_standardized_errors.openapi import AutoSchema
 from rest_framework import exceptions, permissions, serializers
+from rest_framework.response import Response
 
 API_PREFIX = "/api/"
 # Set on view methods that take an `Idempotency-Key` (neurons.idempotency.idempotent).
@@ -269,7 +270,7 @@ class ApiErrorsAsJson:
     """Under /api/, a request is refused before any view reads it when it holds a NUL byte
     (PostgreSQL cannot store or compare one) or announces a body over
     DATA_UPLOAD_MAX_MEMORY_SIZE (DRF's parsers read JSON bodies without Django's limit), and
-    an error answer that is not JSON (Django's 404 for an unrouted path, its HTML debug pages
+    an error answer that is not DRF's (Django's 404 for an unrouted path, its HTML debug pages
     with DEBUG on, a 500 from a middleware) is replaced by the API's error shape, keeping the
     headers that matter (`Allow`, `Retry-After`, `WWW-Authenticate`).
 
@@ -287,7 +288,8 @@ class ApiErrorsAsJson:
         if refused is not None:
             return refused
         response = self.get_response(request)
-        if response.status_code < 400 or _is_json(response):
+        # DRF's own answers already have the shape, in JSON or, asked for, the browsable API.
+        if response.status_code < 400 or _is_json(response) or isinstance(response, Response):
             return response
         return self._as_json(request, response)
 
