@@ -16,7 +16,6 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -42,7 +41,16 @@ from annotations.serializers import (
     UnitLabelSerializer,
 )
 from annotations.tokens import token_create, token_revoke, tokens_of
+from microscope_site.api_errors import ERROR_SERIALIZERS
+from microscope_site.api_queries import (
+    BooleanFilter,
+    IdFilter,
+    KeysetCursorPagination,
+    StrictFilterSet,
+    refuse_unknown_query_params,
+)
 from neurons.apicache import CatalogueCachedReads
+from neurons.idempotency import idempotent
 from neurons.models import NetworkModel, Unit
 from neurons.serializers import UnitSerializer
 
@@ -100,11 +108,11 @@ MODERATION_SCHEMA = extend_schema(
 # --- notes ----------------------------------------------------------------------------------
 
 
-class NoteFilter(filters.FilterSet):
-    unit = filters.NumberFilter(field_name="note_units__unit", label="about this unit (id)")
+class NoteFilter(StrictFilterSet):
+    unit = IdFilter(field_name="note_units__unit", label="about this unit (id)")
     author = filters.CharFilter(field_name="author__username", label="author's username")
     institution = filters.CharFilter(field_name="institution__slug", label="institution slug")
-    draft = filters.BooleanFilter(field_name="published", lookup_expr="isnull", label="drafts")
+    draft = BooleanFilter(field_name="published", lookup_expr="isnull", label="drafts")
 
     class Meta:
         model = Note
@@ -180,11 +188,13 @@ class NoteViewSet(
         return _with_parts(selectors.notes_visible_to(self.request.user)).distinct()
 
     def get_object(self) -> Note:
+        refuse_unknown_query_params(self.request, self)
         pk = str(self.kwargs["pk"])
         if not pk.isdigit():
             raise Http404("no such note")
         return _visible_note(self.request.user, int(pk))
 
+    @idempotent
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         form = NoteCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -239,18 +249,20 @@ class NoteViewSet(
     def _answer(self, request: Request, note: Note, code: int) -> Response:
         fresh = _with_parts(Note.objects.all()).get(pk=note.pk)
         data = NoteSerializer(fresh, context=self.get_serializer_context()).data
-        headers = {"Location": data["url"]} if code == status.HTTP_201_CREATED else {}
+        # str(): the serializer's `url` is DRF's Hyperlink, a str subclass that WSGI servers
+        # checking `type(value) is str` (wsgiref, so `runserver`) refuse as a header value.
+        headers = {"Location": str(data["url"])} if code == status.HTTP_201_CREATED else {}
         return Response(data, status=code, headers=headers)
 
 
 # --- comments -------------------------------------------------------------------------------
 
 
-class CommentFilter(filters.FilterSet):
+class CommentFilter(StrictFilterSet):
     author = filters.CharFilter(field_name="author__username", label="author's username")
-    unit = filters.NumberFilter(field_name="unit", label="unit id")
-    note = filters.NumberFilter(field_name="note", label="note id")
-    parent = filters.NumberFilter(field_name="parent", label="parent id")
+    unit = IdFilter(field_name="unit", label="unit id")
+    note = IdFilter(field_name="note", label="note id")
+    parent = IdFilter(field_name="parent", label="parent id")
 
     class Meta:
         model = Comment
@@ -265,9 +277,19 @@ def _visible_comments(user: Any) -> QuerySet[Comment]:
 
 
 @extend_schema_view(
-    create=extend_schema(request=CommentCreateSerializer, responses={201: CommentSerializer}),
+    create=extend_schema(
+        summary="Comment on a unit or a note, or reply to a comment",
+        description="Give exactly one of `unit`, `note` and `parent` (a 400 otherwise); a "
+        "unit, note or comment that does not exist or that you may not see is a 404.",
+        request=CommentCreateSerializer,
+        responses={201: CommentSerializer, 404: ERROR_SERIALIZERS[404]},
+    ),
     update=extend_schema(request=CommentUpdateSerializer, responses=CommentSerializer),
-    partial_update=extend_schema(request=CommentUpdateSerializer, responses=CommentSerializer),
+    partial_update=extend_schema(
+        summary="Edit your comment: only the fields given change",
+        request=CommentUpdateSerializer,
+        responses=CommentSerializer,
+    ),
     destroy=extend_schema(summary="Delete your comment (its thread keeps a placeholder)"),
 )
 class CommentViewSet(viewsets.ModelViewSet[Comment]):
@@ -280,6 +302,7 @@ class CommentViewSet(viewsets.ModelViewSet[Comment]):
     def get_queryset(self) -> QuerySet[Comment]:
         return _visible_comments(self.request.user)
 
+    @idempotent
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         form = CommentCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -294,15 +317,17 @@ class CommentViewSet(viewsets.ModelViewSet[Comment]):
             where["parent"] = get_object_or_404(_visible_comments(user), pk=data["parent"])
         comment = services.comment_create(author=user, body=data["body"], **where)
         body = CommentSerializer(comment, context=self.get_serializer_context()).data
-        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+        location = str(body["url"])  # a plain str, not DRF's Hyperlink (see NoteViewSet._answer)
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         comment = self.get_object()
-        form = CommentUpdateSerializer(data=request.data)
+        form = CommentUpdateSerializer(data=request.data, partial=kwargs.get("partial", False))
         form.is_valid(raise_exception=True)
-        services.comment_update(
-            comment=comment, editor=request.user, body=form.validated_data["body"]
-        )
+        if "body" in form.validated_data:  # PATCH without `body` changes nothing
+            services.comment_update(
+                comment=comment, editor=request.user, body=form.validated_data["body"]
+            )
         return Response(CommentSerializer(comment, context=self.get_serializer_context()).data)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -321,7 +346,7 @@ class CommentViewSet(viewsets.ModelViewSet[Comment]):
         return _moderate(request, comment=get_object_or_404(comments, pk=int(pk)))
 
 
-class NewestFirst(CursorPagination):
+class NewestFirst(KeysetCursorPagination):
     ordering = "-pk"
 
 
@@ -340,6 +365,7 @@ class ReportView(generics.GenericAPIView[Any]):
     )
     def get(self, request: Request) -> Response:
         _refuse_non_moderator(request.user)
+        refuse_unknown_query_params(request, self)
         # The moderation queue's rule: only reports about what this moderator may see.
         seen = _moderated_notes(request.user).values("pk")
         reports = (
@@ -355,7 +381,14 @@ class ReportView(generics.GenericAPIView[Any]):
         data = ReportListSerializer(page, many=True, context=self.get_serializer_context()).data
         return self.get_paginated_response(data)
 
-    @extend_schema(request=ReportCreateSerializer, responses={201: ReportSerializer})
+    @extend_schema(
+        summary="Report a note or a comment",
+        description="Give exactly one of `note` and `comment` (a 400 otherwise). A note or "
+        "comment you may not see is a 404.",
+        request=ReportCreateSerializer,
+        responses={201: ReportSerializer, 404: ERROR_SERIALIZERS[404]},
+    )
+    @idempotent
     def post(self, request: Request) -> Response:
         form = self.get_serializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -452,6 +485,7 @@ class TokenViewSet(
     def get_serializer_class(self) -> type[BaseSerializer[ApiToken]]:
         return TokenCreateSerializer if self.action == "create" else ApiTokenSerializer
 
+    @idempotent
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if isinstance(request.auth, ApiToken):
             # A leaked token must not be able to mint longer-lived ones.

@@ -19,7 +19,11 @@ from annotations.models import (
     Note,
     Report,
 )
+from microscope_site.api_queries import BIGINT_MAX
 from neurons.serializers import absolute, unit_api_path, unit_key
+
+# Ids in a body are bounded as in a query string: 10**25 is a 400, not an OverflowError.
+ID: dict[str, int] = {"min_value": 1, "max_value": BIGINT_MAX}
 
 
 class PersonSerializer(serializers.Serializer[Any]):
@@ -209,9 +213,9 @@ class CommentSerializer(serializers.ModelSerializer[Comment]):
 class CommentCreateSerializer(serializers.Serializer[Any]):
     """Exactly one of unit, note and parent (a reply joins its parent's thread)."""
 
-    unit = serializers.IntegerField(required=False, help_text="unit id")
-    note = serializers.IntegerField(required=False, help_text="note id")
-    parent = serializers.IntegerField(required=False, help_text="comment id to reply to")
+    unit = serializers.IntegerField(**ID, required=False, help_text="unit id")
+    note = serializers.IntegerField(**ID, required=False, help_text="note id")
+    parent = serializers.IntegerField(**ID, required=False, help_text="comment id to reply to")
     body = serializers.CharField(max_length=COMMENT_BODY_MAX, help_text="Markdown")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -222,12 +226,14 @@ class CommentCreateSerializer(serializers.Serializer[Any]):
 
 
 class CommentUpdateSerializer(serializers.Serializer[Any]):
+    """PATCH may leave `body` out (nothing changes); PUT gives it."""
+
     body = serializers.CharField(max_length=COMMENT_BODY_MAX, help_text="Markdown")
 
 
 class ReportCreateSerializer(serializers.Serializer[Any]):
-    note = serializers.IntegerField(required=False)
-    comment = serializers.IntegerField(required=False)
+    note = serializers.IntegerField(**ID, required=False, help_text="note id")
+    comment = serializers.IntegerField(**ID, required=False, help_text="comment id")
     reason = serializers.CharField(max_length=REASON_MAX)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Under /api/: refuses NUL bytes and oversized bodies, and answers every error as JSON.
+    "microscope_site.api_errors.ApiErrorsAsJson",
     # Outside PageCache, so a page served from the cache carries the policy too.
     "csp.middleware.CSPMiddleware",
     # A lost database answers 503 (with Retry-After), the page cache's lookup included.
@@ -186,6 +188,11 @@ CELERY_BEAT_SCHEDULE = {
     "reap-stale-exports": {
         "task": "neurons.tasks.reap_stale_exports",
         "schedule": 300.0,
+        "options": {"queue": "default"},
+    },
+    "purge-idempotency-keys": {
+        "task": "neurons.tasks.purge_idempotency_keys",
+        "schedule": 3600.0,
         "options": {"queue": "default"},
     },
 }
@@ -330,18 +337,25 @@ ANNOTATIONS_POSTS_PER_MINUTE = env_int("ANNOTATIONS_POSTS_PER_MINUTE", 10)
 
 # The API (/api/v1/, docs/API.md): personal tokens or the session; cursor pagination on every
 # list; one error shape; throttles per token, signed-in user and anonymous address.
-INSTALLED_APPS += ["django_filters", "drf_spectacular", "drf_spectacular_sidecar"]
+INSTALLED_APPS += [
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "drf_standardized_errors",
+]
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "annotations.tokens.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    # A cursor over the whole ordering key, strict query strings (microscope_site/api_queries.py).
+    "DEFAULT_PAGINATION_CLASS": "microscope_site.api_queries.KeysetCursorPagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50),
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "microscope_site.api_queries.StrictQueryParams",
+        "microscope_site.api_queries.StrictFilterBackend",
+        "microscope_site.api_queries.StrictOrdering",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["annotations.tokens.ApiThrottle"],
     "DEFAULT_THROTTLE_RATES": {
@@ -349,8 +363,9 @@ REST_FRAMEWORK = {
         "user": env_str("API_THROTTLE_USER", "600/minute"),
         "token": env_str("API_THROTTLE_TOKEN", "1200/minute"),
     },
-    "EXCEPTION_HANDLER": "neurons.api.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-standardized-errors' handler, with our handler class and shape (below).
+    "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "microscope_site.api_errors.ApiAutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
@@ -365,4 +380,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files, never a CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+}
+# One error shape (`microscope_site.api_errors`, docs/API.md): the package's handler runs ours,
+# answers a JSON 500 with DEBUG on too, and documents these statuses where they can happen.
+# How long an `Idempotency-Key` answers its first answer again (neurons/idempotency.py).
+IDEMPOTENCY_KEY_TTL_S = env_int("IDEMPOTENCY_KEY_TTL_S", 24 * 3600)
+API_ERROR_STATUSES = ["400", "401", "403", "404", "405", "406", "415", "429", "500", "503"]
+DRF_STANDARDIZED_ERRORS = {
+    "EXCEPTION_HANDLER_CLASS": "neurons.api.ApiExceptionHandler",
+    "EXCEPTION_FORMATTER_CLASS": "microscope_site.api_errors.ApiErrorFormatter",
+    "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
+    "ALLOWED_ERROR_STATUS_CODES": API_ERROR_STATUSES,
+    "ERROR_SCHEMAS": {
+        code: f"microscope_site.api_errors.Error{code}" for code in API_ERROR_STATUSES
+    },
 }

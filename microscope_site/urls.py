@@ -11,7 +11,7 @@ import neurons.urls  # noqa: F401  (registers the modelref and layername convert
 from neurons import views as neurons_views
 from neurons.sitemaps import SITEMAPS
 
-handler400 = "neurons.api.bad_request"  # the API's error format under /api/
+handler400 = "microscope_site.api_errors.bad_request"  # the API's error format under /api/
 
 urlpatterns = [
     path("", neurons_views.model_list, name="home"),

@@ -1,20 +1,19 @@
 """The catalogue's API endpoints, and the conventions every API endpoint shares.
 
-Shared: cursor pagination on every list (each viewset names a stable `ordering`, which the
-cursor needs), one error format
-(`{"error": {"status", "code", "detail"}}`), the 202 answer of job triggers. Lists and details
-are read by anyone; writes go through the same service functions as pages, admin and commands.
+Shared: cursor pagination on every list (each viewset names a default `ordering`; the cursor
+adds `pk`), strict query strings (`microscope_site.api_queries`), one error format
+(`microscope_site.api_errors`), the 202 answer of job triggers, `Idempotency-Key` on writes
+that create rows (`neurons.idempotency`). Lists and details are read by anyone; writes go
+through the same service functions as pages, admin and commands.
 """
 
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.db import InterfaceError, OperationalError
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404
 from django.urls import reverse
-from django.views import defaults
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -23,15 +22,22 @@ from drf_spectacular.utils import (
     extend_schema_field,
     extend_schema_view,
 )
+from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import exceptions, generics, mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
-from rest_framework.views import exception_handler as drf_exception_handler
 
+from microscope_site.api_queries import (
+    BooleanFilter,
+    IdFilter,
+    StrictFilterSet,
+    refuse_unknown_query_params,
+)
 from neurons import selectors
 from neurons.apicache import CatalogueCachedReads
+from neurons.idempotency import idempotent
 from neurons.models import Export, ImportJob, Layer, NetworkModel, Technique, Unit
 from neurons.serializers import (
     AcceptedSerializer,
@@ -73,57 +79,48 @@ def _refusal_status(exc: Exception) -> int | None:
 
 
 class Refused(exceptions.APIException):
+    """A service's refusal as DRF sees it; a 400 has a validation error's code (`invalid`).
+    One that names the field at fault is raised as a `ValidationError` (`_api_exception`), so
+    its detail is `{field: [message]}` like a serializer's."""
+
     def __init__(self, message: str, status_code: int, field: str | None = None) -> None:
         self.status_code = status_code
-        codes = {400: "invalid", 403: "permission_denied", 429: "throttled"}
-        code = codes.get(status_code, "refused")
-        super().__init__({field: [message]} if field else message, code)
+        codes = {400: "invalid", 403: "permission_denied", 404: "not_found", 429: "throttled"}
+        super().__init__({field: [message]} if field else message, codes.get(status_code))
 
 
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, services' refusals turned into 4xx, and one shape for every error."""
+def _api_exception(exc: Exception) -> Exception:
     refused = _refusal_status(exc)
-    retry_after = getattr(exc, "retry_after", None)
+    field = getattr(exc, "field", None)
+    if refused == status.HTTP_400_BAD_REQUEST and field:
+        return exceptions.ValidationError({field: [str(exc)]})
     if refused is not None:
-        exc = Refused(str(exc), refused, getattr(exc, "field", None))
-    elif isinstance(exc, Http404):
-        exc = exceptions.NotFound(*exc.args)
-    elif isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied(*exc.args)
-    response = drf_exception_handler(exc, context)
-    if response is None:
-        return None  # a 500, or a renamed model/layer (RenamedRedirect answers 301)
-    if retry_after is not None:
-        response["Retry-After"] = str(retry_after)
-    data = response.data
-    if isinstance(data, dict) and set(data) == {"detail"}:
-        detail: Any = data["detail"]
-    else:
-        detail = data
-    code = "error"
-    if isinstance(exc, exceptions.APIException):
-        codes = exc.get_codes()
-        code = codes if isinstance(codes, str) else exc.default_code
-    response.data = {"error": {"status": response.status_code, "code": code, "detail": detail}}
-    return response
+        return Refused(str(exc), refused, getattr(exc, "field", None))
+    if isinstance(exc, Http404):
+        return exceptions.NotFound(*exc.args)
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied(*exc.args)
+    return exc
 
 
-def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """The site's 400 (`handler400`): what Django refuses before any view runs (a body over
-    DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields, a forbidden host) gets the API's error
-    format under /api/, and Django's own page elsewhere."""
-    if not request.path.startswith("/api/"):
-        return defaults.bad_request(request, exception)
-    if isinstance(exception, RequestDataTooBig):
-        code = "request_too_large"
-        detail = f"the request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
-    elif isinstance(exception, TooManyFieldsSent):
-        code = "too_many_fields"
-        detail = f"the request has over {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields"
-    else:
-        code, detail = "bad_request", "the request was refused"
-    body = {"error": {"status": 400, "code": code, "detail": detail}}
-    return JsonResponse(body, status=400)
+class ApiExceptionHandler(ExceptionHandler):
+    """drf-standardized-errors' handler (`DRF_STANDARDIZED_ERRORS` in settings): services'
+    refusals become 4xx with their message, a throttle keeps its `Retry-After`, and any other
+    exception is a JSON 500 whatever DEBUG is, except two that middleware answers: a renamed
+    model or layer (`RenamedRedirect`, 301) and a lost database (`DatabaseUnavailable`, 503)."""
+
+    def convert_known_exceptions(self, exc: Exception) -> Exception:
+        return _api_exception(exc)
+
+    def should_not_handle(self, exc: Exception) -> bool:
+        return isinstance(exc, selectors.Moved | OperationalError | InterfaceError)
+
+    def get_headers(self, exc: exceptions.APIException) -> dict[str, str]:
+        headers = super().get_headers(exc)
+        retry_after = getattr(self.exc, "retry_after", None)
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        return {name: str(value) for name, value in headers.items()}
 
 
 def accepted(request: Request, jobs: list[Any], view_name: str, **extra: Any) -> Response:
@@ -157,8 +154,8 @@ def _model_or_none(ref: str) -> NetworkModel | None:
 # --- models ---------------------------------------------------------------------------------
 
 
-class NetworkModelFilter(filters.FilterSet):
-    latest = filters.BooleanFilter(method="filter_latest", label="only the newest version of each")
+class NetworkModelFilter(StrictFilterSet):
+    latest = BooleanFilter(method="filter_latest", label="only the newest version of each")
 
     class Meta:
         model = NetworkModel
@@ -196,6 +193,7 @@ class NetworkModelViewSet(CatalogueCachedReads, viewsets.ReadOnlyModelViewSet[Ne
         return NetworkModelSerializer
 
     def get_object(self) -> NetworkModel:
+        refuse_unknown_query_params(self.request, self)
         model = selectors.model_get(self.kwargs["ref"])
         self.check_object_permissions(self.request, model)
         return model
@@ -208,7 +206,13 @@ class NetworkModelViewSet(CatalogueCachedReads, viewsets.ReadOnlyModelViewSet[Ne
         responses=LayerSerializer(many=True),
         filters=False,
     )
-    @action(detail=True, serializer_class=LayerSerializer, filterset_class=None)
+    @action(
+        detail=True,
+        serializer_class=LayerSerializer,
+        filterset_class=None,
+        ordering_fields=["order", "pk"],
+        ordering="order",
+    )
     def layers(self, request: Request, ref: str) -> Response:
         model = self.get_object()
         page = self.paginate_queryset(
@@ -221,7 +225,7 @@ class NetworkModelViewSet(CatalogueCachedReads, viewsets.ReadOnlyModelViewSet[Ne
 # --- layers and units -----------------------------------------------------------------------
 
 
-class LayerFilter(filters.FilterSet):
+class LayerFilter(StrictFilterSet):
     model = filters.CharFilter(method="filter_model", label="slug or slug@version")
 
     class Meta:
@@ -241,12 +245,12 @@ class LayerViewSet(CatalogueCachedReads, viewsets.ReadOnlyModelViewSet[Layer]):
     ordering_fields = ["order", "num_units", "pk"]
 
 
-class UnitFilter(filters.FilterSet):
+class UnitFilter(StrictFilterSet):
     model = filters.CharFilter(method="filter_model", label="slug or slug@version")
     layer_name = filters.CharFilter(field_name="layer__name", label="layer name")
-    labelled = filters.BooleanFilter(method="filter_labelled", label="has a curator label")
+    labelled = BooleanFilter(method="filter_labelled", label="has a curator label")
     label = filters.CharFilter(method="filter_label", label="curator label matches (search)")
-    layer = filters.NumberFilter(field_name="layer", label="layer id")
+    layer = IdFilter(field_name="layer", label="layer id")
 
     class Meta:
         model = Unit
@@ -295,6 +299,7 @@ class LayerByKeyView(CatalogueCachedReads, generics.RetrieveAPIView[Layer]):
         return super().get(request, *args, **kwargs)
 
     def get_object(self) -> Layer:
+        refuse_unknown_query_params(self.request, self)
         model = selectors.model_get(self.kwargs["ref"])
         return selectors.layer_get(model, self.kwargs["layer"])
 
@@ -317,6 +322,7 @@ class UnitByKeyView(CatalogueCachedReads, generics.RetrieveAPIView[Unit]):
         return super().get(request, *args, **kwargs)
 
     def get_object(self) -> Unit:
+        refuse_unknown_query_params(self.request, self)
         model = selectors.model_get(self.kwargs["ref"])
         layer = selectors.layer_get(model, self.kwargs["layer"])
         return selectors.unit_get(layer, int(self.kwargs["index"]))
@@ -349,8 +355,9 @@ class ImportJobViewSet(
     @extend_schema(
         summary="Import a registry model (staff): 202 with the job's URL",
         request=ImportRequestSerializer,
-        responses={202: OpenApiTypes.OBJECT},
+        responses={202: AcceptedSerializer},
     )
+    @idempotent
     def create(self, request: Request) -> Response:
         from neurons.services import import_job_create
 
@@ -438,7 +445,7 @@ class ExportSerializer(serializers.ModelSerializer[Export]):
         return export.error
 
 
-class ExportFilter(filters.FilterSet):
+class ExportFilter(StrictFilterSet):
     model = filters.CharFilter(method="filter_model", label="slug or slug@version")
 
     class Meta:
@@ -465,6 +472,8 @@ class ExportViewSet(viewsets.ReadOnlyModelViewSet[Export]):
 class StaffWrites(permissions.BasePermission):
     """Anyone reads; only staff write."""
 
+    reads_are_public = True  # the schema documents no 403 for reads (ApiAutoSchema)
+
     def has_permission(self, request: Request, view: Any) -> bool:
         if request.method in permissions.SAFE_METHODS:
             return True
@@ -475,7 +484,9 @@ class ModelExportsView(generics.ListAPIView[Export]):
     """A model version's exports, newest first; staff POST asks for a new one."""
 
     serializer_class = ExportSerializer
-    permission_classes = [StaffWrites]
+    # IsAuthenticatedOrReadOnly first: what drf-spectacular reads to document that anyone may
+    # list (the schema said a token was needed, the server answered anonymously).
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly, StaffWrites]
     queryset = Export.objects.none()
     ordering = "-pk"
     ordering_fields = ["created", "pk"]
@@ -502,6 +513,7 @@ class ModelExportsView(generics.ListAPIView[Export]):
         request=None,
         responses={202: AcceptedSerializer},
     )
+    @idempotent
     def post(self, request: Request, ref: str) -> Response:
         from neurons.export import ExportRefused, export_request
 

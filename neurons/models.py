@@ -303,3 +303,30 @@ class Export(models.Model):
         from django.core.files.storage import default_storage
 
         return [{**file, "url": default_storage.url(file["path"])} for file in self.files]
+
+
+class IdempotentRequest(models.Model):
+    """The first answer to a write sent with an `Idempotency-Key` header, so a client that
+    retries (after a timeout, a dropped connection, a 5xx) gets that answer again instead of a
+    second row. One row per (user, key), for `IDEMPOTENCY_KEY_TTL_S` (24 h, as Stripe's).
+
+    A table with a unique constraint rather than the cache: the cache may drop a key at any
+    time (LRU eviction, a Redis restart, local memory per process on the embedded default),
+    and a dropped key is exactly the duplicate this exists to prevent; the row is also written
+    in the same transaction as what the request stores, so a crash leaves neither."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of method, path and body")
+    status = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    location = models.CharField(max_length=2048, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotent_request_user_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} by user {self.user_id}"

@@ -368,7 +368,7 @@ class ImportJobSerializer(serializers.ModelSerializer[ImportJob]):
             "finished",
         ]
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(allow_null=True))  # null until it succeeded
     def get_result(self, job: ImportJob) -> str | None:
         return model_api_url(self.context, job.result) if job.result is not None else None
 
@@ -378,7 +378,9 @@ class ImportRequestSerializer(serializers.Serializer[ImportJob]):
     weights_source = serializers.ChoiceField(
         choices=NetworkModel.Weights.choices, default=NetworkModel.Weights.PRETRAINED
     )
-    seed = serializers.IntegerField(default=0, help_text="for random weights")
+    seed = serializers.IntegerField(
+        default=0, min_value=0, max_value=2**31 - 1, help_text="for random weights"
+    )
     weights_path = serializers.CharField(
         max_length=512, default="", allow_blank=True, help_text="a state-dict file on the server"
     )

@@ -37,3 +37,10 @@ def reap_stale_exports() -> list[int]:
     from neurons.export import exports_reap
 
     return exports_reap()
+
+
+@shared_task
+def purge_idempotency_keys() -> int:
+    from neurons.idempotency import idempotency_keys_purge
+
+    return idempotency_keys_purge()

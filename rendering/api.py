@@ -14,9 +14,11 @@ from rest_framework import generics, permissions, serializers, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from microscope_site.api_queries import IdFilter, StrictFilterSet, StrictQueryParams
 from neurons import selectors
 from neurons.api import MODEL_REF, _model_or_none, accepted
 from neurons.apicache import CatalogueCachedReads
+from neurons.idempotency import idempotent
 from neurons.models import NetworkModel, Unit
 from neurons.serializers import AcceptedSerializer, absolute
 from rendering.models import Connection, Dataset, Render, RenderJob, TuningCurve, UnitExamples
@@ -36,7 +38,7 @@ from rendering.serializers import (
 READY = NetworkModel.Status.READY
 
 
-class _ModelRefFilter(filters.FilterSet):
+class _ModelRefFilter(StrictFilterSet):
     model = filters.CharFilter(method="filter_model", label="slug or slug@version")
     model_field = "layer__model"
 
@@ -47,8 +49,8 @@ class _ModelRefFilter(filters.FilterSet):
 
 class RenderFilter(_ModelRefFilter):
     technique = filters.CharFilter(field_name="technique__slug", label="technique slug")
-    unit = filters.NumberFilter(field_name="unit", label="unit id")
-    layer = filters.NumberFilter(field_name="layer", label="layer id")
+    unit = IdFilter(field_name="unit", label="unit id")
+    layer = IdFilter(field_name="layer", label="layer id")
 
     class Meta:
         model = Render
@@ -66,8 +68,8 @@ class RenderViewSet(CatalogueCachedReads, viewsets.ReadOnlyModelViewSet[Render])
 class ExamplesFilter(_ModelRefFilter):
     model_field = "unit__layer__model"
     dataset = filters.CharFilter(field_name="dataset__slug", label="dataset slug")
-    layer = filters.NumberFilter(field_name="unit__layer", label="layer id")
-    unit = filters.NumberFilter(field_name="unit", label="unit id")
+    layer = IdFilter(field_name="unit__layer", label="layer id")
+    unit = IdFilter(field_name="unit", label="unit id")
 
     class Meta:
         model = UnitExamples
@@ -88,8 +90,8 @@ class UnitExamplesViewSet(viewsets.ReadOnlyModelViewSet[UnitExamples]):
 
 class TuningFilter(_ModelRefFilter):
     model_field = "unit__layer__model"
-    layer = filters.NumberFilter(field_name="unit__layer", label="layer id")
-    unit = filters.NumberFilter(field_name="unit", label="unit id")
+    layer = IdFilter(field_name="unit__layer", label="layer id")
+    unit = IdFilter(field_name="unit", label="unit id")
 
     class Meta:
         model = TuningCurve
@@ -114,7 +116,7 @@ class DatasetViewSet(viewsets.ReadOnlyModelViewSet[Dataset]):
 
 class RenderJobFilter(_ModelRefFilter):
     technique = filters.CharFilter(field_name="technique__slug", label="technique slug")
-    layer = filters.NumberFilter(field_name="layer", label="layer id")
+    layer = IdFilter(field_name="layer", label="layer id")
 
     class Meta:
         model = RenderJob
@@ -146,7 +148,8 @@ class UnitConnectionsView(generics.GenericAPIView[Unit]):
     queryset = Unit.objects.filter(layer__model__status=READY).select_related("layer__model")
     serializer_class = ConnectionsSerializer
     pagination_class = None
-    filter_backends: list[Any] = []
+    filter_backends: list[Any] = [StrictQueryParams]
+    extra_query_params = ("direction", "top")
 
     @extend_schema(summary="A unit's strongest connections", parameters=[ConnectionsQuery])
     def get(self, request: Request, pk: int) -> Response:
@@ -241,6 +244,7 @@ class RenderTrigger(_Trigger):
     serializer_class = RenderRequestSerializer
 
     @_trigger_schema("Render units or layers (staff)", RenderRequestSerializer)
+    @idempotent
     def post(self, request: Request, ref: str) -> Response:
         from rendering.services import render_jobs_create
 
@@ -263,6 +267,7 @@ class ConnectionsTrigger(_Trigger):
     @_trigger_schema(
         "Compute connections between consecutive layers (staff)", ConnectionsRequestSerializer
     )
+    @idempotent
     def post(self, request: Request, ref: str) -> Response:
         from rendering.connections import connection_jobs_create
 
@@ -274,6 +279,7 @@ class ExamplesTrigger(_Trigger):
     serializer_class = ExamplesRequestSerializer
 
     @_trigger_schema("Find dataset examples and statistics (staff)", ExamplesRequestSerializer)
+    @idempotent
     def post(self, request: Request, ref: str) -> Response:
         from rendering.examples import examples_jobs_create
 
@@ -289,6 +295,7 @@ class TuningTrigger(_Trigger):
     serializer_class = TuningRequestSerializer
 
     @_trigger_schema("Measure tuning curves (staff)", TuningRequestSerializer)
+    @idempotent
     def post(self, request: Request, ref: str) -> Response:
         from rendering.examples import tuning_jobs_create
 

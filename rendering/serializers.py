@@ -7,6 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from microscope_site.api_queries import INT_MAX
 from neurons.serializers import absolute, model_ref
 from rendering.models import Dataset, Render, RenderJob, TuningCurve, UnitExamples
 from rendering.params import LAYER_TECHNIQUES, UNIT_TECHNIQUES
@@ -227,7 +228,7 @@ class RenderRequestSerializer(serializers.Serializer[Any]):
         required=False, help_text="overrides of the technique's default parameters (steps, size, …)"
     )
     units = serializers.ListField(
-        child=serializers.IntegerField(min_value=0),
+        child=serializers.IntegerField(min_value=0, max_value=INT_MAX),
         required=False,
         help_text="unit indices; default: every unit of each layer",
     )

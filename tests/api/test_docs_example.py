@@ -1,4 +1,5 @@
-"""The Python example in docs/API.md runs against the API (requests replaced by the test client)."""
+"""The Python example in docs/API.md runs against the API (requests replaced by the test client).
+The same example against a live `runserver`, with `requests` itself: tests/api/test_live_api.py."""
 
 import re
 import sys
@@ -42,9 +43,12 @@ class _Session:
         auth = self.headers.get("Authorization", "")
         return _Response(self.client.get(self._path(url), params, HTTP_AUTHORIZATION=auth))
 
-    def post(self, url: str, json: Any) -> _Response:
-        auth = self.headers.get("Authorization", "")
-        response = self.client.post(self._path(url), json, format="json", HTTP_AUTHORIZATION=auth)
+    def post(self, url: str, json: Any, headers: dict[str, str] | None = None) -> _Response:
+        extra = {
+            f"HTTP_{k.upper().replace('-', '_')}": v
+            for k, v in {**self.headers, **(headers or {})}.items()
+        }
+        response = self.client.post(self._path(url), json, format="json", **extra)
         return _Response(response)
 
 

@@ -6,9 +6,8 @@ Bounded: a few examples per operation, no deadline and no shrinking, so each run
 under a minute on a 2-core machine. Path parameters are sometimes pinned to the session's
 InceptionV1 (`inceptionv1@…/mixed4c/447`) so the run reaches real rows, not only 404s.
 
-Schemathesis's own pytest integration (`schemathesis.pytest.from_fixture`) fails on pytest 9
-(`'Function' object has no attribute '_nodeid'`, schemathesis 4.32), so the operations are
-driven with Hypothesis directly; every operation runs, and all failures are reported together.
+Every check runs (server errors, status codes, content types, response schemas and headers;
+tests/api/fuzz.py). The same run against live servers, with writes: tests/api/test_live_api.py.
 """
 
 from collections.abc import Iterator
@@ -17,13 +16,9 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+from tests.api.fuzz import pins_for, run_every_operation
+
 EXAMPLES = 40
 
 
@@ -54,6 +49,7 @@ def api_schema(db: None, settings: Any) -> Iterator[Any]:
 def pins(inceptionv1: Any, unit: Any, make_note: Any, media: Path) -> dict[str, dict[str, Any]]:
     """Rows for the run to find (a label, a render, notes, a finished and a queued export), and
     real values for the path parameters that name them, by operation path."""
+    from annotations.models import Comment
     from neurons.export import export_request, export_run
     from neurons.models import Technique
     from rendering.models import Render
@@ -76,89 +72,17 @@ def pins(inceptionv1: Any, unit: Any, make_note: Any, media: Path) -> dict[str, 
     done = export_run(export_id=export_request(model=inceptionv1, enqueue=False).pk)
     assert done is not None and done.status == "succeeded"
     export_request(model=inceptionv1, enqueue=False)  # queued: no files, no manifest yet
-    model = {"ref": str(inceptionv1)}
-    api = "/api/v1"
-    return {
-        f"{api}/models/{{ref}}/": model,
-        f"{api}/models/{{ref}}/layers/": model,
-        f"{api}/models/{{ref}}/exports/": model,
-        f"{api}/models/{{ref}}/layers/{{layer}}/": {**model, "layer": "mixed4c"},
-        f"{api}/models/{{ref}}/layers/{{layer}}/units/{{index}}/": {
-            **model,
-            "layer": "mixed4c",
-            "index": 447,
-        },
-        f"{api}/units/{{id}}/": {"id": unit.pk},
-        f"{api}/units/{{id}}/connections/": {"id": unit.pk},
-        f"{api}/layers/{{id}}/": {"id": unit.layer_id},
-        f"{api}/renders/{{id}}/": {"id": render.pk},
-        f"{api}/notes/{{id}}/": {"id": note.pk},
-        f"{api}/exports/{{id}}/": {"id": done.pk},
-        f"{api}/techniques/{{slug}}/": {"slug": "channel"},
-    }
-
-
-def _summary(error: BaseException) -> str:
-    """The failed checks and the curl line that reproduces them, from schemathesis's report."""
-    lines = [line.strip() for line in str(error).splitlines()]
-    kept = [line for line in lines if line.startswith(("- ", "curl ", "Received:", "["))]
-    return "; ".join(kept) or lines[0]
-
-
-def _call(case: Any, headers: dict[str, str]) -> None:
-    case.call_and_validate(headers=headers, checks=CHECKS)
-
-
-def _run_every_operation(
-    schema: Any, pins: dict[str, dict[str, Any]], headers: dict[str, str]
-) -> list[str]:
-    """Each operation's coverage cases (schemathesis's boundary and wrong-type values), then
-    Hypothesis's valid and invalid ones; every failure, one line each with its reproduction."""
-    failures: list[str] = []
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) > 30, "the schema lost its operations"
-    for operation in operations:
-        coverage = schema.iter_coverage_cases(
-            operation,
-            generation_modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-            generation_config=schema.config.generation,
-        )
-        for case in coverage:
-            try:
-                _call(case, headers)
-            except (Exception, BaseExceptionGroup) as error:  # noqa: BLE001 - all are listed
-                failures.append(f"{operation.label} (coverage): {_summary(error)}")
-        strategies = [
-            operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
-            operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
-        ]
-        pinned = pins.get(operation.path)
-        if pinned:
-            strategies.append(operation.as_strategy(path_parameters=pinned))
-
-        @given(case=st.one_of(strategies))
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        def fuzz(case: Any) -> None:
-            _call(case, headers)
-
-        try:
-            fuzz()
-        except (Exception, BaseExceptionGroup) as error:  # noqa: BLE001 - all are listed
-            failures.append(f"{operation.label} (fuzzing): {_summary(error)}")
-    return failures
+    comment = Comment.objects.create(unit=unit, author=note.author, body="hi", body_html="hi")
+    seeded = {"ref": str(inceptionv1), "unit": unit.pk, "layer": unit.layer_id}
+    return pins_for(
+        {**seeded, "render": render.pk, "note": note.pk, "comment": comment.pk, "export": done.pk}
+    )
 
 
 def test_anonymous_reads_never_fail_and_match_the_schema(
     api_schema: Any, pins: dict[str, dict[str, Any]]
 ) -> None:
-    failures = _run_every_operation(api_schema, pins, headers={})
+    failures = run_every_operation(api_schema, pins, {}, examples=EXAMPLES, coverage=True)
     assert not failures, "\n".join(sorted(set(failures)))
 
 
@@ -171,7 +95,8 @@ def test_staff_reads_never_fail_and_match_the_schema(
 
     staff = get_user_model().objects.create_superuser("fuzz", "fuzz@example.org", "pw-12345!")
     _, secret = token_create(user=staff, name="schemathesis", scope="read")
-    failures = _run_every_operation(api_schema, pins, {"Authorization": f"Token {secret}"})
+    headers = {"Authorization": f"Token {secret}"}
+    failures = run_every_operation(api_schema, pins, headers, examples=EXAMPLES, coverage=True)
     assert not failures, "\n".join(sorted(set(failures)))
 
 
