@@ -11,7 +11,15 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 
-from annotations.models import Comment, Institution, Membership, Note, NoteUnit, Profile
+from annotations.models import (
+    Comment,
+    Institution,
+    Membership,
+    Note,
+    NoteUnit,
+    Profile,
+    Report,
+)
 from neurons.models import Unit
 
 User = AbstractBaseUser | AnonymousUser
@@ -68,6 +76,36 @@ def note_visible(note: Note, user: User) -> bool:
         return True
     moderating = note.hidden and is_moderator(user)
     return notes_visible_to(user, include_hidden=moderating).filter(pk=note.pk).exists()
+
+
+def moderatable_notes(user: User) -> QuerySet[Note]:
+    """The notes a moderator may act on: the ones they may read, hidden ones included. A
+    curator never reaches another institution's institution-only notes, nor anyone's drafts
+    or private notes, by moderating them (nor the comments and reports about them)."""
+    return notes_visible_to(user, include_hidden=True)
+
+
+def may_moderate(user: User, *, note: Note | None = None, comment: Comment | None = None) -> bool:
+    """Whether `user` moderates and may read `note` (or the note `comment` is on; comments on
+    units are public). Every moderation action asks this first."""
+    if not is_moderator(user):
+        return False
+    note_id = note.pk if note is not None else (comment.note_id if comment is not None else None)
+    if note_id is None:
+        return comment is not None
+    return moderatable_notes(user).filter(pk=note_id).exists()
+
+
+def reports_moderatable_by(user: User) -> QuerySet[Report]:
+    """The reports `user` may see in the queue and act on: about what they may read."""
+    if not is_moderator(user):
+        return Report.objects.none()
+    seen = moderatable_notes(user).values("pk")
+    return Report.objects.filter(
+        Q(note__in=seen)
+        | Q(comment__isnull=False, comment__note__isnull=True)
+        | Q(comment__note__in=seen)
+    )
 
 
 def with_people(notes: QuerySet[Note]) -> QuerySet[Note]:

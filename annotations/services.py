@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 
 from annotations import selectors
@@ -61,6 +62,14 @@ class AnnotationRefused(Exception):
 
 class NotAllowed(AnnotationRefused):
     status = 403
+
+
+class NotVisible(AnnotationRefused, Http404):
+    """What the user may not read: answered 404, like the thing itself (its existence stays
+    private), on every channel. An `Http404` too, so a caller that does not catch it still
+    answers 404."""
+
+    status = 404
 
 
 class RateLimited(AnnotationRefused):
@@ -525,6 +534,9 @@ def report_create(
         raise NotAllowed("log in to report")
     if (note is None) == (comment is None):
         raise AnnotationRefused("a report is about one note or one comment")
+    about = note if note is not None else (comment.note if comment is not None else None)
+    if about is not None and not selectors.note_visible(about, reporter):
+        raise NotVisible("no such note" if note is not None else "no such comment")
     _rate_limit(reporter)
     text = _text(reason, field="reason", limit=REASON_MAX)
     return Report.objects.create(reporter=reporter, note=note, comment=comment, reason=text)
@@ -534,11 +546,10 @@ def moderation_set_hidden(
     *, moderator: Any, hidden: bool, note: Note | None = None, comment: Comment | None = None
 ) -> None:
     """Hide or restore a note or a comment; closes (or reopens) the reports about it."""
-    if not selectors.is_moderator(moderator):
-        raise NotAllowed("only curators and staff moderate")
     target: Note | Comment | None = note if note is not None else comment
     if target is None:
         raise AnnotationRefused("nothing to moderate")
+    _require_moderator_of(moderator, note=note, comment=comment)
     with transaction.atomic():
         was_public = isinstance(target, Note) and target.is_public
         target.hidden = hidden
@@ -559,9 +570,22 @@ def moderation_set_hidden(
             _comment_touch(target)
 
 
-def report_dismiss(*, moderator: Any, report: Report) -> Report:
+def _require_moderator_of(
+    moderator: Any, *, note: Note | None = None, comment: Comment | None = None
+) -> None:
+    """Moderators only (403), and only of what they may read (404, as for reading it)."""
     if not selectors.is_moderator(moderator):
         raise NotAllowed("only curators and staff moderate")
+    if not selectors.may_moderate(moderator, note=note, comment=comment):
+        raise NotVisible("no such note" if note is not None else "no such comment")
+
+
+def report_dismiss(*, moderator: Any, report: Report) -> Report:
+    """Close a report without acting on its content (moderators of what it is about)."""
+    if not selectors.is_moderator(moderator):
+        raise NotAllowed("only curators and staff moderate")
+    if not selectors.reports_moderatable_by(moderator).filter(pk=report.pk).exists():
+        raise NotVisible("no such report")
     report.status = Report.Status.DISMISSED
     report.resolved_by = moderator
     report.resolved = timezone.now()
