@@ -19,7 +19,8 @@ from annotations.services import MAX_EDGES, MAX_UNITS
 
 class SignupForm(UserCreationForm):  # type: ignore[type-arg]
     email = forms.EmailField(
-        help_text="an address at your institution's domain makes you one of its members"
+        help_text="an address at your institution's domain makes you one of its members once "
+        "you confirm it (we email you a link)"
     )
     display_name = forms.CharField(max_length=100, required=False)
 
@@ -32,6 +33,13 @@ class SignupForm(UserCreationForm):  # type: ignore[type-arg]
         if get_user_model().objects.filter(email__iexact=email).exists():
             raise forms.ValidationError("an account with this address exists; log in instead")
         return email
+
+
+class EmailForm(forms.Form):
+    email = forms.EmailField(
+        label="New address",
+        help_text="memberships by your present address's domain end until you confirm the new one",
+    )
 
 
 class ProfileForm(forms.Form):

@@ -22,8 +22,8 @@ class Institution(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     email_domains = models.TextField(
         blank=True,
-        help_text="verified email domains, one per line: people who sign up with an address "
-        "at one of them become members",
+        help_text="verified email domains, one per line: people who confirm an address at one "
+        "of them (through a link sent to it) become members",
     )
     created = models.DateTimeField(auto_now_add=True)
 
@@ -52,7 +52,19 @@ class Membership(models.Model):
     institution = models.ForeignKey(
         Institution, on_delete=models.CASCADE, related_name="memberships"
     )
+
+    class Source(models.TextChoices):
+        DOMAIN = "domain", "a confirmed address at its domain"
+        INVITATION = "invitation", "an invitation by its curators"
+        ADMIN = "admin", "added by staff"
+
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    source = models.CharField(
+        max_length=16,
+        choices=Source.choices,
+        default=Source.ADMIN,
+        help_text="how the person joined; memberships by domain end when their address changes",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -77,12 +89,41 @@ class Profile(models.Model):
         related_name="+",
         help_text="the affiliation shown beside the person's work (one of their memberships)",
     )
+    email_confirmed = models.EmailField(
+        blank=True,
+        help_text="the address its owner confirmed through a signed link sent to it (lower "
+        "case); empty until then, and again when the address changes",
+    )
 
     def __str__(self) -> str:
         return self.display_name or self.user.get_username()
 
     def get_absolute_url(self) -> str:
         return reverse("annotations:person", kwargs={"username": self.user.get_username()})
+
+
+class Invitation(models.Model):
+    """A curator's invitation to join an institution, mailed to an address as a signed link;
+    accepting it, signed in with that address, makes a member."""
+
+    institution = models.ForeignKey(
+        Institution, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField(help_text="lower case")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    accepted = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.institution}"
 
 
 class Note(models.Model):

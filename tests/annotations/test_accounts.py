@@ -1,4 +1,4 @@
-"""Sign up, log in and out, password reset by email, memberships by verified domain, mentions."""
+"""Sign up, log in and out, password reset by email, mentions (memberships: test_membership)."""
 
 import re
 from typing import Any
@@ -9,29 +9,6 @@ from django.test import Client
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
-
-
-def test_signing_up_with_an_institution_address_makes_a_member(
-    institutions: dict[str, Any],
-) -> None:
-    from annotations.models import Membership
-
-    client = Client()
-    response = client.post(
-        reverse("annotations:signup"),
-        {
-            "username": "carla",
-            "email": "Carla@ETHZ.ch",
-            "display_name": "Carla C.",
-            "password1": "long-enough-pw-1",
-            "password2": "long-enough-pw-1",
-        },
-    )
-    assert response.status_code == 302
-    membership = Membership.objects.get(user__username="carla")
-    assert membership.institution.slug == "eth" and membership.role == "member"
-    assert membership.user.profile.institution == membership.institution
-    assert client.get(reverse("annotations:profile")).status_code == 200  # logged in
 
 
 def test_signup_rejects_bad_input_and_stores_nothing(institutions: dict[str, Any]) -> None:
