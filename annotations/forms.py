@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
+from annotations.bidi import strip_bidi
 from annotations.models import (
     COMMENT_BODY_MAX,
     NOTE_BODY_MAX,
@@ -29,7 +30,7 @@ class SignupForm(UserCreationForm):  # type: ignore[type-arg]
         fields = ("username", "email", "display_name")
 
     def clean_email(self) -> str:
-        email: str = self.cleaned_data["email"].strip().lower()
+        email: str = strip_bidi(self.cleaned_data["email"]).strip().lower()
         if get_user_model().objects.filter(email__iexact=email).exists():
             raise forms.ValidationError("an account with this address exists; log in instead")
         return email

@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from annotations.bidi import strip_bidi
 from annotations.models import Institution, Invitation, Membership
 from annotations.services import (
     AnnotationRefused,
@@ -57,7 +58,7 @@ def invite_link_days() -> int:
 
 
 def _address(email: str) -> str:
-    email = email.strip().lower()
+    email = strip_bidi(email).strip().lower()
     try:
         validate_email(email)
     except ValidationError:

@@ -5,10 +5,13 @@ sanitized HTML it renders to (`body_html`, the only thing pages print). Nothing 
 by moderation or by authors: hidden and deleted rows stay, and pages leave them out.
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from annotations.bidi import strip_bidi
 from neurons.models import Unit
 
 TITLE_MAX = 200
@@ -32,6 +35,10 @@ class Institution(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.name = strip_bidi(self.name).strip()  # staff type it; pages print it by every name
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("annotations:institution", kwargs={"slug": self.slug})

@@ -158,13 +158,22 @@ def flatten(thread: list[ThreadEntry]) -> list[ThreadEntry]:
     return out
 
 
-def unit_annotations(unit: Unit) -> dict[str, Any]:
-    """What the unit page shows of annotations: the same for every visitor (the page is cached
-    for anonymous visitors), so public notes only, and the unit's comment thread. Two queries."""
-    notes = list(with_people(public_notes().filter(note_units__unit=unit)).order_by("-published"))
+def unit_annotations(unit: Unit, reader: User | None = None) -> dict[str, Any]:
+    """What the unit page shows of annotations to `reader`: the published notes they may read
+    (institution-only notes of their institutions, their own private ones), and the unit's
+    comment thread. An anonymous reader (or none) gets public notes only: that page is cached
+    whole and shared by every anonymous visitor, while a signed-in reader's page is neither
+    served from nor stored in that cache (`neurons.pagecache.PageCache` skips requests with a
+    session cookie). Two queries, and one more for a signed-in reader's institutions."""
+    if reader is not None and reader.is_authenticated:
+        readable = notes_visible_to(reader).filter(published__isnull=False)
+    else:
+        readable = public_notes()
+    notes = list(with_people(readable.filter(note_units__unit=unit)).order_by("-published", "-pk"))
     thread = flatten(comment_thread(Comment.objects.filter(unit=unit)))
     return {
         "notes": notes,
+        "signed_in": reader is not None and reader.is_authenticated,
         "thread": thread,
         "comment_count": sum(1 for e in thread if e.comment.shown),
         "write_note_url": reverse("annotations:note-create") + f"?unit={unit.pk}",

@@ -20,6 +20,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from annotations import selectors
+from annotations.bidi import strip_bidi
 from annotations.markdown import mentioned_usernames, render_markdown
 from annotations.models import (
     COMMENT_BODY_MAX,
@@ -103,7 +104,7 @@ def user_signup(
     email = email.strip().lower()
     with transaction.atomic():
         user = get_user_model().objects.create_user(username, email, password)
-        profile = Profile.objects.create(user=user, display_name=display_name.strip())
+        profile = Profile.objects.create(user=user, display_name=strip_bidi(display_name).strip())
         if email_verified:
             address_confirmed(user=user, profile=profile)
     return user
@@ -143,7 +144,7 @@ def profile_update(*, user: Any, display_name: str, institution: Institution | N
     ):
         raise NotAllowed(f"you are not a member of {institution}", field="institution")
     profile = profile_for(user)
-    profile.display_name = display_name.strip()
+    profile.display_name = strip_bidi(display_name).strip()
     profile.institution = institution
     profile.save()
     work_touch(user)
@@ -185,7 +186,7 @@ def _require_author(user: Any, author_id: int, what: str) -> None:
 
 
 def _text(value: str, *, field: str, limit: int, required: bool = True) -> str:
-    value = value.replace("\r\n", "\n").strip()
+    value = strip_bidi(value).replace("\r\n", "\n").strip()
     if required and not value:
         raise AnnotationRefused("this field is required", field=field)
     if len(value) > limit:
@@ -414,8 +415,8 @@ def _note_fields(
         "body": _text(body, field="body", limit=NOTE_BODY_MAX),
         "visibility": visibility,
     }
-    _text(units, field="units", limit=MAX_UNITS * 120, required=False)
-    _text(edges, field="edges", limit=MAX_EDGES * 40, required=False)
+    units = _text(units, field="units", limit=MAX_UNITS * 120, required=False)
+    edges = _text(edges, field="edges", limit=MAX_EDGES * 40, required=False)
     fields["refs"] = units_parse(units)
     fields["edges"] = edges_parse(edges, fields["refs"])
     return fields
@@ -632,7 +633,7 @@ def unit_label_set(*, unit: Unit, label: str, user: Any) -> Unit:
     """A curator's label for a unit (staff and curators); its pages and search show it."""
     if not selectors.is_moderator(user):
         raise NotAllowed("only curators and staff label units")
-    unit.curator_label = label.strip()[:200]
+    unit.curator_label = strip_bidi(label).strip()[:200]
     unit.save(update_fields=["curator_label"])
     model_touch(unit.layer.model_id)
     return unit

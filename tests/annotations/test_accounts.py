@@ -62,7 +62,7 @@ def test_mentions_email_the_mentioned_person_and_fill_their_inbox(
     assert [m.user.username for m in Mention.objects.all()] == ["bea"]
     assert [m.to for m in mail.outbox] == [["bea@ethz.ch"]]
     inbox = clients["bea"].get(reverse("annotations:inbox")).content.decode()
-    assert "in a comment by Alice A." in inbox
+    assert "in a comment by <bdi>Alice A.</bdi>" in inbox
     # Someone who may not see an institution-only note is not told about it.
     note = make_note(visibility="institution", body="Ask @bea and @amir about this.")
     assert [m.user.username for m in Mention.objects.filter(note=note)] == ["amir"]
@@ -76,4 +76,4 @@ def test_replies_reach_the_inbox(
     comment = comment_create(author=people["alice"], body="Question.", unit=unit)
     comment_create(author=people["bea"], body="Answer.", parent=comment)
     inbox = clients["alice"].get(reverse("annotations:inbox")).content.decode()
-    assert "Bea B. replied to you" in inbox
+    assert "<bdi>Bea B.</bdi> replied to you" in inbox
