@@ -20,7 +20,7 @@ from annotations.models import (
     Profile,
     Report,
 )
-from neurons.models import Unit
+from neurons.models import NetworkModel, Unit
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -179,6 +179,17 @@ def unit_annotations(unit: Unit, reader: User | None = None) -> dict[str, Any]:
         "write_note_url": reverse("annotations:note-create") + f"?unit={unit.pk}",
         "discussion_url": reverse("annotations:unit-discussion", kwargs={"unit_id": unit.pk}),
     }
+
+
+def model_written_about(unit: Unit | None, note: Note | None) -> NetworkModel | None:
+    """The model a text about `unit` or `note` is about (a note's first unit's): where its
+    bare `layer:index` shorthands look first."""
+    if unit is not None:
+        return unit.layer.model
+    if note is not None:
+        first = note.note_units.select_related("unit__layer__model").order_by("position").first()
+        return first.unit.layer.model if first is not None else None
+    return None
 
 
 def note_units(note: Note) -> list[NoteUnit]:

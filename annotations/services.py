@@ -39,7 +39,7 @@ from annotations.models import (
     Profile,
     Report,
 )
-from neurons.models import Unit
+from neurons.models import NetworkModel, Unit
 from neurons.ratelimit import hits_in_window
 from neurons.selectors import unit_by_shorthand
 from neurons.services import model_touch, unit_touch
@@ -265,6 +265,31 @@ def connection_strength(source: Unit, target: Unit) -> float | None:
     return None
 
 
+def edge_sign_warnings(note: Note) -> list[str]:
+    """The note's edges whose declared sign contradicts the stored connection between their
+    units (or, where none is stored, the strength written after them): "excites" drawn with
+    a negative weight says the opposite of what the numbers say."""
+    warnings = []
+    for edge in note.edges.select_related("source__layer", "target__layer"):
+        stored = connection_strength(edge.source, edge.target)
+        value, where = stored, "the stored connection"
+        if stored is None:
+            value, where = edge.strength, "the strength given"
+        if not value:
+            continue
+        excites = edge.kind == NoteEdge.Kind.EXCITATORY
+        if excites == (value > 0):
+            continue
+        source = f"{edge.source.layer.name}:{edge.source.index}"
+        target = f"{edge.target.layer.name}:{edge.target.index}"
+        warnings.append(
+            f"{source} {'excites' if excites else 'inhibits'} {target} as written, but "
+            f"{where} is {value:+.3f} ({'inhibitory' if value < 0 else 'excitatory'}): "
+            "check the sign"
+        )
+    return warnings
+
+
 def edges_parse(text: str, refs: list[UnitRef]) -> list[EdgeSpec]:
     """One edge per line between units by their line number in the units list: `1 -> 2`
     excites, `1 -| 2` inhibits; an optional number after it is the strength (otherwise the
@@ -299,6 +324,11 @@ def edges_parse(text: str, refs: list[UnitRef]) -> list[EdgeSpec]:
     if len(edges) > MAX_EDGES:
         raise AnnotationRefused(f"at most {MAX_EDGES} edges per note", field="edges")
     return edges
+
+
+def _model_of(refs: list[UnitRef]) -> NetworkModel | None:
+    """The model a note's bare `layer:index` shorthands name: its first unit's."""
+    return refs[0].unit.layer.model if refs else None
 
 
 def _units_text(refs: list[UnitRef]) -> str:
@@ -344,7 +374,7 @@ def note_create(
             institution=profile_for(author).institution,
             title=fields["title"],
             body=fields["body"],
-            body_html=render_markdown(fields["body"]),
+            body_html=render_markdown(fields["body"], model=_model_of(fields["refs"])),
             visibility=fields["visibility"],
         )
         _note_store_parts(note, fields["refs"], fields["edges"])
@@ -375,7 +405,7 @@ def note_update(
         before = selectors.models_of_note(note)
         note.title = fields["title"]
         note.body = fields["body"]
-        note.body_html = render_markdown(fields["body"])
+        note.body_html = render_markdown(fields["body"], model=_model_of(fields["refs"]))
         note.visibility = fields["visibility"]
         note.save()
         note.note_units.all().delete()
@@ -491,7 +521,7 @@ def comment_create(
             note=note,
             parent=parent,
             body=text,
-            body_html=render_markdown(text),
+            body_html=render_markdown(text, model=selectors.model_written_about(unit, note)),
         )
         if unit is not None:
             unit_touch(unit.pk)
@@ -510,7 +540,9 @@ def comment_update(*, comment: Comment, editor: Any, body: str) -> Comment:
             comment=comment, body=comment.body, created=comment.edited or comment.created
         )
         comment.body = text
-        comment.body_html = render_markdown(text)
+        comment.body_html = render_markdown(
+            text, model=selectors.model_written_about(comment.unit, comment.note)
+        )
         comment.edited = timezone.now()
         comment.save(update_fields=["body", "body_html", "edited"])
         _comment_touch(comment)

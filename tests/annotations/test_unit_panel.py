@@ -34,7 +34,7 @@ def test_a_member_sees_the_institution_only_note_on_the_unit_page(
     html = page.content.decode()
     assert page.status_code == 200
     assert _titles(html, notes) == {"public", "institution"}
-    assert 'MIT-only curve note</a> <span class="tag">my institution only</span>' in html
+    assert 'MIT-only curve note</bdi></a> <span class="tag">my institution only</span>' in html
     assert not page.has_header("X-Page-Cache")  # never from, nor into, the shared cache
     # The author also sees her private note; drafts stay on her notes list.
     assert _titles(clients["alice"].get(UNIT).content.decode(), notes) == {
