@@ -1,6 +1,6 @@
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -61,18 +61,34 @@ class NoteRevisionInline(admin.TabularInline):  # type: ignore[type-arg]
     can_delete = False
 
 
-@admin.action(description="Hide from public pages")
-def hide(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+def _set_hidden(
+    modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any], hidden: bool
+) -> None:
+    """The moderation service for each row; rows it refuses (what this moderator may not read
+    on the site, such as another institution's institution-only notes) are counted, not done."""
+    refused = 0
     for item in queryset:
         kind = "note" if isinstance(item, Note) else "comment"
-        services.moderation_set_hidden(moderator=request.user, hidden=True, **{kind: item})
+        try:
+            services.moderation_set_hidden(moderator=request.user, hidden=hidden, **{kind: item})
+        except services.AnnotationRefused:
+            refused += 1
+    if refused:
+        modeladmin.message_user(
+            request,
+            f"{refused} left unchanged: moderators act only on what they may read on the site",
+            level=messages.WARNING,
+        )
+
+
+@admin.action(description="Hide from public pages")
+def hide(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+    _set_hidden(modeladmin, request, queryset, hidden=True)
 
 
 @admin.action(description="Restore")
 def restore(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-    for item in queryset:
-        kind = "note" if isinstance(item, Note) else "comment"
-        services.moderation_set_hidden(moderator=request.user, hidden=False, **{kind: item})
+    _set_hidden(modeladmin, request, queryset, hidden=False)
 
 
 @admin.register(Note)

@@ -8,9 +8,10 @@ from django.views.decorators.http import require_POST
 
 from annotations import selectors, services
 from annotations.forms import CommentForm
+from annotations.markdown import render_markdown
 from annotations.models import Comment
 from annotations.responses import invalid, refused
-from annotations.views import note_for
+from annotations.views import note_for, saved_with_warnings
 from neurons.models import Unit
 
 
@@ -53,6 +54,7 @@ def unit_discussion(request: HttpRequest, unit_id: int) -> HttpResponse:
         )
     except services.AnnotationRefused as error:
         return refused(request, error, template, context, form)
+    saved_with_warnings(request, comment.body)
     return redirect(comment.get_absolute_url())
 
 
@@ -71,6 +73,7 @@ def note_comment(request: HttpRequest, pk: int) -> HttpResponse:
         )
     except services.AnnotationRefused as error:
         return refused(request, error, template, context, form)
+    saved_with_warnings(request, comment.body)
     return redirect(comment.get_absolute_url())
 
 
@@ -90,6 +93,7 @@ def comment_reply(request: HttpRequest, pk: int) -> HttpResponse:
         )
     except services.AnnotationRefused as error:
         return refused(request, error, template, context, form)
+    saved_with_warnings(request, comment.body)
     return redirect(comment.get_absolute_url())
 
 
@@ -118,6 +122,7 @@ def comment_edit(request: HttpRequest, pk: int) -> HttpResponse:
         )
     except services.AnnotationRefused as error:
         return refused(request, error, template, context, form)
+    saved_with_warnings(request, comment.body)
     return redirect(comment.get_absolute_url())
 
 
@@ -139,9 +144,10 @@ def comment_history(request: HttpRequest, pk: int) -> HttpResponse:
         comment.author_id == request.user.pk or selectors.is_moderator(request.user)
     ):
         raise Http404("No such comment")
-    from annotations.markdown import render_markdown
-
-    revisions = [(r, render_markdown(r.body)) for r in comment.revisions.order_by("-created")]
+    model = selectors.model_written_about(comment.unit, comment.note)
+    revisions = [
+        (r, render_markdown(r.body, model=model)) for r in comment.revisions.order_by("-created")
+    ]
     return render(
         request, "annotations/comment_history.html", {"comment": comment, "revisions": revisions}
     )

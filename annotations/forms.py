@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
+from annotations.bidi import strip_bidi
 from annotations.models import (
     COMMENT_BODY_MAX,
     NOTE_BODY_MAX,
@@ -19,7 +20,8 @@ from annotations.services import MAX_EDGES, MAX_UNITS
 
 class SignupForm(UserCreationForm):  # type: ignore[type-arg]
     email = forms.EmailField(
-        help_text="an address at your institution's domain makes you one of its members"
+        help_text="an address at your institution's domain makes you one of its members once "
+        "you confirm it (we email you a link)"
     )
     display_name = forms.CharField(max_length=100, required=False)
 
@@ -28,10 +30,17 @@ class SignupForm(UserCreationForm):  # type: ignore[type-arg]
         fields = ("username", "email", "display_name")
 
     def clean_email(self) -> str:
-        email: str = self.cleaned_data["email"].strip().lower()
+        email: str = strip_bidi(self.cleaned_data["email"]).strip().lower()
         if get_user_model().objects.filter(email__iexact=email).exists():
             raise forms.ValidationError("an account with this address exists; log in instead")
         return email
+
+
+class EmailForm(forms.Form):
+    email = forms.EmailField(
+        label="New address",
+        help_text="memberships by your present address's domain end until you confirm the new one",
+    )
 
 
 class ProfileForm(forms.Form):

@@ -5,10 +5,13 @@ sanitized HTML it renders to (`body_html`, the only thing pages print). Nothing 
 by moderation or by authors: hidden and deleted rows stay, and pages leave them out.
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from annotations.bidi import strip_bidi
 from neurons.models import Unit
 
 TITLE_MAX = 200
@@ -22,8 +25,8 @@ class Institution(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     email_domains = models.TextField(
         blank=True,
-        help_text="verified email domains, one per line: people who sign up with an address "
-        "at one of them become members",
+        help_text="verified email domains, one per line: people who confirm an address at one "
+        "of them (through a link sent to it) become members",
     )
     created = models.DateTimeField(auto_now_add=True)
 
@@ -32,6 +35,10 @@ class Institution(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.name = strip_bidi(self.name).strip()  # staff type it; pages print it by every name
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("annotations:institution", kwargs={"slug": self.slug})
@@ -52,7 +59,19 @@ class Membership(models.Model):
     institution = models.ForeignKey(
         Institution, on_delete=models.CASCADE, related_name="memberships"
     )
+
+    class Source(models.TextChoices):
+        DOMAIN = "domain", "a confirmed address at its domain"
+        INVITATION = "invitation", "an invitation by its curators"
+        ADMIN = "admin", "added by staff"
+
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    source = models.CharField(
+        max_length=16,
+        choices=Source.choices,
+        default=Source.ADMIN,
+        help_text="how the person joined; memberships by domain end when their address changes",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -77,12 +96,41 @@ class Profile(models.Model):
         related_name="+",
         help_text="the affiliation shown beside the person's work (one of their memberships)",
     )
+    email_confirmed = models.EmailField(
+        blank=True,
+        help_text="the address its owner confirmed through a signed link sent to it (lower "
+        "case); empty until then, and again when the address changes",
+    )
 
     def __str__(self) -> str:
         return self.display_name or self.user.get_username()
 
     def get_absolute_url(self) -> str:
         return reverse("annotations:person", kwargs={"username": self.user.get_username()})
+
+
+class Invitation(models.Model):
+    """A curator's invitation to join an institution, mailed to an address as a signed link;
+    accepting it, signed in with that address, makes a member."""
+
+    institution = models.ForeignKey(
+        Institution, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField(help_text="lower case")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    accepted = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.institution}"
 
 
 class Note(models.Model):

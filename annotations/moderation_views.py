@@ -1,7 +1,6 @@
 """Reports from readers and the moderators' queue (curators of any institution, and staff)."""
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -58,16 +57,11 @@ def queue(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", Report.Status.OPEN)
     if status not in Report.Status.values:
         status = Report.Status.OPEN
-    # Only reports about what this moderator may see (a curator elsewhere must not read
+    # Only reports about what this moderator may read (a curator elsewhere must not read
     # another institution's notes, or the comments on them, through the queue).
-    seen = selectors.notes_visible_to(request.user, include_hidden=True).values("pk")
     reports = (
-        Report.objects.filter(status=status)
-        .filter(
-            Q(note__in=seen)
-            | Q(comment__isnull=False, comment__note__isnull=True)
-            | Q(comment__note__in=seen)
-        )
+        selectors.reports_moderatable_by(request.user)
+        .filter(status=status)
         .select_related("reporter", "note__author", "comment__author", "resolved_by")[:200]
     )
     return render(
@@ -83,21 +77,12 @@ def set_hidden(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     if (refusal := _refuse_non_moderator(request)) is not None:
         return refusal
     hidden = request.POST.get("action") == "hide"
-    # Moderators act only on what they may see: a curator elsewhere gets 404, as for reading.
+    # The service answers 404 (NotVisible is an Http404) for what this moderator may not read.
     if kind == "note":
         note = get_object_or_404(Note, pk=pk)
-        if not selectors.notes_visible_to(request.user, include_hidden=True).filter(pk=pk).exists():
-            raise Http404("no such note")
         services.moderation_set_hidden(moderator=request.user, hidden=hidden, note=note)
     elif kind == "comment":
-        comment = get_object_or_404(Comment.objects.select_related("note"), pk=pk)
-        if (
-            comment.note is not None
-            and not selectors.notes_visible_to(request.user, include_hidden=True)
-            .filter(pk=comment.note.pk)
-            .exists()
-        ):
-            raise Http404("no such comment")
+        comment = get_object_or_404(Comment, pk=pk)
         services.moderation_set_hidden(moderator=request.user, hidden=hidden, comment=comment)
     else:
         raise Http404(f"nothing to moderate of kind {kind!r}")
@@ -112,5 +97,6 @@ def set_hidden(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 def report_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
     if (refusal := _refuse_non_moderator(request)) is not None:
         return refusal
+    # A report about what this moderator may not read is 404, like the thing itself.
     services.report_dismiss(moderator=request.user, report=get_object_or_404(Report, pk=pk))
     return redirect("annotations:moderation")

@@ -11,8 +11,16 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 
-from annotations.models import Comment, Institution, Membership, Note, NoteUnit, Profile
-from neurons.models import Unit
+from annotations.models import (
+    Comment,
+    Institution,
+    Membership,
+    Note,
+    NoteUnit,
+    Profile,
+    Report,
+)
+from neurons.models import NetworkModel, Unit
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -63,11 +71,49 @@ def notes_visible_to(user: User, *, include_hidden: bool = False) -> QuerySet[No
     return Note.objects.filter(rule)
 
 
+def listed_notes(reader: User | None) -> QuerySet[Note]:
+    """The published notes a page lists for `reader`: public ones for an anonymous reader (or
+    none); for a signed-in reader every published note they may read, as `/notes/` lists."""
+    if reader is None or not reader.is_authenticated:
+        return public_notes()
+    return notes_visible_to(reader).filter(published__isnull=False)
+
+
 def note_visible(note: Note, user: User) -> bool:
     if note.author_id == _user_id(user):
         return True
     moderating = note.hidden and is_moderator(user)
     return notes_visible_to(user, include_hidden=moderating).filter(pk=note.pk).exists()
+
+
+def moderatable_notes(user: User) -> QuerySet[Note]:
+    """The notes a moderator may act on: the ones they may read, hidden ones included. A
+    curator never reaches another institution's institution-only notes, nor anyone's drafts
+    or private notes, by moderating them (nor the comments and reports about them)."""
+    return notes_visible_to(user, include_hidden=True)
+
+
+def may_moderate(user: User, *, note: Note | None = None, comment: Comment | None = None) -> bool:
+    """Whether `user` moderates and may read `note` (or the note `comment` is on; comments on
+    units are public). Every moderation action asks this first."""
+    if not is_moderator(user):
+        return False
+    note_id = note.pk if note is not None else (comment.note_id if comment is not None else None)
+    if note_id is None:
+        return comment is not None
+    return moderatable_notes(user).filter(pk=note_id).exists()
+
+
+def reports_moderatable_by(user: User) -> QuerySet[Report]:
+    """The reports `user` may see in the queue and act on: about what they may read."""
+    if not is_moderator(user):
+        return Report.objects.none()
+    seen = moderatable_notes(user).values("pk")
+    return Report.objects.filter(
+        Q(note__in=seen)
+        | Q(comment__isnull=False, comment__note__isnull=True)
+        | Q(comment__note__in=seen)
+    )
 
 
 def with_people(notes: QuerySet[Note]) -> QuerySet[Note]:
@@ -120,18 +166,35 @@ def flatten(thread: list[ThreadEntry]) -> list[ThreadEntry]:
     return out
 
 
-def unit_annotations(unit: Unit) -> dict[str, Any]:
-    """What the unit page shows of annotations: the same for every visitor (the page is cached
-    for anonymous visitors), so public notes only, and the unit's comment thread. Two queries."""
-    notes = list(with_people(public_notes().filter(note_units__unit=unit)).order_by("-published"))
+def unit_annotations(unit: Unit, reader: User | None = None) -> dict[str, Any]:
+    """What the unit page shows of annotations to `reader`: the published notes they may read
+    (institution-only notes of their institutions, their own private ones), and the unit's
+    comment thread. An anonymous reader (or none) gets public notes only: that page is cached
+    whole and shared by every anonymous visitor, while a signed-in reader's page is neither
+    served from nor stored in that cache (`neurons.pagecache.PageCache` skips requests with a
+    session cookie). Two queries, and one more for a signed-in reader's institutions."""
+    readable = listed_notes(reader)
+    notes = list(with_people(readable.filter(note_units__unit=unit)).order_by("-published", "-pk"))
     thread = flatten(comment_thread(Comment.objects.filter(unit=unit)))
     return {
         "notes": notes,
+        "signed_in": reader is not None and reader.is_authenticated,
         "thread": thread,
         "comment_count": sum(1 for e in thread if e.comment.shown),
         "write_note_url": reverse("annotations:note-create") + f"?unit={unit.pk}",
         "discussion_url": reverse("annotations:unit-discussion", kwargs={"unit_id": unit.pk}),
     }
+
+
+def model_written_about(unit: Unit | None, note: Note | None) -> NetworkModel | None:
+    """The model a text about `unit` or `note` is about (a note's first unit's): where its
+    bare `layer:index` shorthands look first."""
+    if unit is not None:
+        return unit.layer.model
+    if note is not None:
+        first = note.note_units.select_related("unit__layer__model").order_by("position").first()
+        return first.unit.layer.model if first is not None else None
+    return None
 
 
 def note_units(note: Note) -> list[NoteUnit]:
@@ -142,11 +205,12 @@ def models_of_note(note: Note) -> set[int]:
     return set(NoteUnit.objects.filter(note=note).values_list("unit__layer__model_id", flat=True))
 
 
-def public_comments_by(user: Any) -> QuerySet[Comment]:
-    """Comments a stranger may see: on units, or on public notes; not deleted or hidden."""
+def comments_by(author: Any, reader: User | None = None) -> QuerySet[Comment]:
+    """`author`'s comments that `reader` may see: on units, or on notes listed for them; not
+    deleted or hidden."""
     return (
-        Comment.objects.filter(author=user, deleted__isnull=True, hidden=False)
-        .filter(Q(unit__isnull=False) | Q(note__in=public_notes()))
+        Comment.objects.filter(author=author, deleted__isnull=True, hidden=False)
+        .filter(Q(unit__isnull=False) | Q(note__in=listed_notes(reader).values("pk")))
         .select_related("unit__layer__model", "note")
         .order_by("-created")
     )

@@ -16,9 +16,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 
 from annotations import selectors
+from annotations.bidi import strip_bidi
 from annotations.markdown import mentioned_usernames, render_markdown
 from annotations.models import (
     COMMENT_BODY_MAX,
@@ -37,7 +39,7 @@ from annotations.models import (
     Profile,
     Report,
 )
-from neurons.models import Unit
+from neurons.models import NetworkModel, Unit
 from neurons.ratelimit import hits_in_window
 from neurons.selectors import unit_by_shorthand
 from neurons.services import model_touch, unit_touch
@@ -63,6 +65,14 @@ class NotAllowed(AnnotationRefused):
     status = 403
 
 
+class NotVisible(AnnotationRefused, Http404):
+    """What the user may not read: answered 404, like the thing itself (its existence stays
+    private), on every channel. An `Http404` too, so a caller that does not catch it still
+    answers 404."""
+
+    status = 404
+
+
 class RateLimited(AnnotationRefused):
     status = 429
 
@@ -79,21 +89,52 @@ def profile_for(user: Any) -> Profile:
     return profile
 
 
-def user_signup(*, username: str, email: str, password: str, display_name: str = "") -> Any:
-    """A new account; an address at an institution's verified domain makes its owner a member
-    (and that institution their affiliation)."""
+def user_signup(
+    *,
+    username: str,
+    email: str,
+    password: str,
+    display_name: str = "",
+    email_verified: bool = False,
+) -> Any:
+    """A new account, an ordinary user: an address at an institution's verified domain makes its
+    owner a member only once confirmed through the signed link `membership` mails (typing an
+    address proves nothing). `email_verified` is for addresses already known to belong to their
+    owner (seed data, staff): the memberships start at once."""
+    email = email.strip().lower()
     with transaction.atomic():
         user = get_user_model().objects.create_user(username, email, password)
-        domain = email.rpartition("@")[2].strip().lower()
-        joined = [i for i in Institution.objects.all() if domain and domain in i.domains]
-        for institution in joined:
-            Membership.objects.create(user=user, institution=institution)
-        Profile.objects.create(
-            user=user,
-            display_name=display_name.strip(),
-            institution=joined[0] if joined else None,
-        )
+        profile = Profile.objects.create(user=user, display_name=strip_bidi(display_name).strip())
+        if email_verified:
+            address_confirmed(user=user, profile=profile)
     return user
+
+
+def institutions_at(email: str) -> list[Institution]:
+    """The institutions whose verified domains include the domain of `email`."""
+    domain = email.rpartition("@")[2].strip().lower()
+    return [i for i in Institution.objects.all() if domain and domain in i.domains]
+
+
+def address_confirmed(*, user: Any, profile: Profile | None = None) -> list[Institution]:
+    """`user`'s present address is theirs (they followed a link sent to it): note it, and make
+    them a member of the institutions at its domain. Returns the institutions joined now."""
+    profile = profile or profile_for(user)
+    profile.email_confirmed = user.email.strip().lower()
+    joined = []
+    for institution in institutions_at(profile.email_confirmed):
+        _, created = Membership.objects.get_or_create(
+            user=user, institution=institution, defaults={"source": Membership.Source.DOMAIN}
+        )
+        if created:
+            joined.append(institution)
+    affiliated = profile.institution is None and bool(joined)
+    if affiliated:
+        profile.institution = joined[0]
+    profile.save()
+    if affiliated:
+        work_touch(user)
+    return joined
 
 
 def profile_update(*, user: Any, display_name: str, institution: Institution | None) -> Profile:
@@ -103,15 +144,19 @@ def profile_update(*, user: Any, display_name: str, institution: Institution | N
     ):
         raise NotAllowed(f"you are not a member of {institution}", field="institution")
     profile = profile_for(user)
-    profile.display_name = display_name.strip()
+    profile.display_name = strip_bidi(display_name).strip()
     profile.institution = institution
     profile.save()
-    # Names and affiliations are printed beside public work on cached unit pages, and beside
-    # notes in cached search pages and API lists (keyed on the notes' `updated`).
+    work_touch(user)
+    return profile
+
+
+def work_touch(user: Any) -> None:
+    """Names and affiliations are printed beside public work on cached unit pages, and beside
+    notes in cached search pages and API lists (keyed on the notes' `updated`): refresh them."""
     for model_id in _models_showing_work_of(user):
         model_touch(model_id)
     Note.objects.filter(author=user).update(updated=timezone.now())
-    return profile
 
 
 def _models_showing_work_of(user: Any) -> set[int]:
@@ -141,7 +186,7 @@ def _require_author(user: Any, author_id: int, what: str) -> None:
 
 
 def _text(value: str, *, field: str, limit: int, required: bool = True) -> str:
-    value = value.replace("\r\n", "\n").strip()
+    value = strip_bidi(value).replace("\r\n", "\n").strip()
     if required and not value:
         raise AnnotationRefused("this field is required", field=field)
     if len(value) > limit:
@@ -220,6 +265,31 @@ def connection_strength(source: Unit, target: Unit) -> float | None:
     return None
 
 
+def edge_sign_warnings(note: Note) -> list[str]:
+    """The note's edges whose declared sign contradicts the stored connection between their
+    units (or, where none is stored, the strength written after them): "excites" drawn with
+    a negative weight says the opposite of what the numbers say."""
+    warnings = []
+    for edge in note.edges.select_related("source__layer", "target__layer"):
+        stored = connection_strength(edge.source, edge.target)
+        value, where = stored, "the stored connection"
+        if stored is None:
+            value, where = edge.strength, "the strength given"
+        if not value:
+            continue
+        excites = edge.kind == NoteEdge.Kind.EXCITATORY
+        if excites == (value > 0):
+            continue
+        source = f"{edge.source.layer.name}:{edge.source.index}"
+        target = f"{edge.target.layer.name}:{edge.target.index}"
+        warnings.append(
+            f"{source} {'excites' if excites else 'inhibits'} {target} as written, but "
+            f"{where} is {value:+.3f} ({'inhibitory' if value < 0 else 'excitatory'}): "
+            "check the sign"
+        )
+    return warnings
+
+
 def edges_parse(text: str, refs: list[UnitRef]) -> list[EdgeSpec]:
     """One edge per line between units by their line number in the units list: `1 -> 2`
     excites, `1 -| 2` inhibits; an optional number after it is the strength (otherwise the
@@ -254,6 +324,11 @@ def edges_parse(text: str, refs: list[UnitRef]) -> list[EdgeSpec]:
     if len(edges) > MAX_EDGES:
         raise AnnotationRefused(f"at most {MAX_EDGES} edges per note", field="edges")
     return edges
+
+
+def _model_of(refs: list[UnitRef]) -> NetworkModel | None:
+    """The model a note's bare `layer:index` shorthands name: its first unit's."""
+    return refs[0].unit.layer.model if refs else None
 
 
 def _units_text(refs: list[UnitRef]) -> str:
@@ -299,7 +374,7 @@ def note_create(
             institution=profile_for(author).institution,
             title=fields["title"],
             body=fields["body"],
-            body_html=render_markdown(fields["body"]),
+            body_html=render_markdown(fields["body"], model=_model_of(fields["refs"])),
             visibility=fields["visibility"],
         )
         _note_store_parts(note, fields["refs"], fields["edges"])
@@ -330,7 +405,7 @@ def note_update(
         before = selectors.models_of_note(note)
         note.title = fields["title"]
         note.body = fields["body"]
-        note.body_html = render_markdown(fields["body"])
+        note.body_html = render_markdown(fields["body"], model=_model_of(fields["refs"]))
         note.visibility = fields["visibility"]
         note.save()
         note.note_units.all().delete()
@@ -370,8 +445,8 @@ def _note_fields(
         "body": _text(body, field="body", limit=NOTE_BODY_MAX),
         "visibility": visibility,
     }
-    _text(units, field="units", limit=MAX_UNITS * 120, required=False)
-    _text(edges, field="edges", limit=MAX_EDGES * 40, required=False)
+    units = _text(units, field="units", limit=MAX_UNITS * 120, required=False)
+    edges = _text(edges, field="edges", limit=MAX_EDGES * 40, required=False)
     fields["refs"] = units_parse(units)
     fields["edges"] = edges_parse(edges, fields["refs"])
     return fields
@@ -446,7 +521,7 @@ def comment_create(
             note=note,
             parent=parent,
             body=text,
-            body_html=render_markdown(text),
+            body_html=render_markdown(text, model=selectors.model_written_about(unit, note)),
         )
         if unit is not None:
             unit_touch(unit.pk)
@@ -465,7 +540,9 @@ def comment_update(*, comment: Comment, editor: Any, body: str) -> Comment:
             comment=comment, body=comment.body, created=comment.edited or comment.created
         )
         comment.body = text
-        comment.body_html = render_markdown(text)
+        comment.body_html = render_markdown(
+            text, model=selectors.model_written_about(comment.unit, comment.note)
+        )
         comment.edited = timezone.now()
         comment.save(update_fields=["body", "body_html", "edited"])
         _comment_touch(comment)
@@ -525,6 +602,9 @@ def report_create(
         raise NotAllowed("log in to report")
     if (note is None) == (comment is None):
         raise AnnotationRefused("a report is about one note or one comment")
+    about = note if note is not None else (comment.note if comment is not None else None)
+    if about is not None and not selectors.note_visible(about, reporter):
+        raise NotVisible("no such note" if note is not None else "no such comment")
     _rate_limit(reporter)
     text = _text(reason, field="reason", limit=REASON_MAX)
     return Report.objects.create(reporter=reporter, note=note, comment=comment, reason=text)
@@ -534,11 +614,10 @@ def moderation_set_hidden(
     *, moderator: Any, hidden: bool, note: Note | None = None, comment: Comment | None = None
 ) -> None:
     """Hide or restore a note or a comment; closes (or reopens) the reports about it."""
-    if not selectors.is_moderator(moderator):
-        raise NotAllowed("only curators and staff moderate")
     target: Note | Comment | None = note if note is not None else comment
     if target is None:
         raise AnnotationRefused("nothing to moderate")
+    _require_moderator_of(moderator, note=note, comment=comment)
     with transaction.atomic():
         was_public = isinstance(target, Note) and target.is_public
         target.hidden = hidden
@@ -559,9 +638,22 @@ def moderation_set_hidden(
             _comment_touch(target)
 
 
-def report_dismiss(*, moderator: Any, report: Report) -> Report:
+def _require_moderator_of(
+    moderator: Any, *, note: Note | None = None, comment: Comment | None = None
+) -> None:
+    """Moderators only (403), and only of what they may read (404, as for reading it)."""
     if not selectors.is_moderator(moderator):
         raise NotAllowed("only curators and staff moderate")
+    if not selectors.may_moderate(moderator, note=note, comment=comment):
+        raise NotVisible("no such note" if note is not None else "no such comment")
+
+
+def report_dismiss(*, moderator: Any, report: Report) -> Report:
+    """Close a report without acting on its content (moderators of what it is about)."""
+    if not selectors.is_moderator(moderator):
+        raise NotAllowed("only curators and staff moderate")
+    if not selectors.reports_moderatable_by(moderator).filter(pk=report.pk).exists():
+        raise NotVisible("no such report")
     report.status = Report.Status.DISMISSED
     report.resolved_by = moderator
     report.resolved = timezone.now()
@@ -573,7 +665,7 @@ def unit_label_set(*, unit: Unit, label: str, user: Any) -> Unit:
     """A curator's label for a unit (staff and curators); its pages and search show it."""
     if not selectors.is_moderator(user):
         raise NotAllowed("only curators and staff label units")
-    unit.curator_label = label.strip()[:200]
+    unit.curator_label = strip_bidi(label).strip()[:200]
     unit.save(update_fields=["curator_label"])
     model_touch(unit.layer.model_id)
     return unit

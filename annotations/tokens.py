@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from annotations.bidi import strip_bidi
 from annotations.models import ApiToken
 
 KEYWORD = "Token"
@@ -41,7 +42,7 @@ def token_create(
     *, user: Any, name: str, scope: str = ApiToken.Scope.READ, expires: datetime | None = None
 ) -> tuple[ApiToken, str]:
     """A new token and its secret: the only time the secret exists outside the caller."""
-    name = name.strip()
+    name = strip_bidi(name).strip()
     if not name:
         raise TokenRefused("a token needs a name")
     if scope not in ApiToken.Scope.values:

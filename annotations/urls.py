@@ -1,12 +1,14 @@
 from django.urls import path
 
-from annotations import comment_views, moderation_views, people_views, views
+from annotations import comment_views, membership_views, moderation_views, people_views, views
 from annotations.feeds import PublicNotesFeed
 
 app_name = "annotations"
 urlpatterns = [
     path("accounts/signup/", people_views.signup, name="signup"),
     path("accounts/profile/", people_views.profile, name="profile"),
+    path("accounts/confirm/<str:token>/", membership_views.email_confirm, name="email-confirm"),
+    path("invitations/<str:token>/", membership_views.invitation, name="invitation"),
     path("notes/", views.note_list, name="notes"),
     path("notes/new/", views.note_create, name="note-create"),
     path("notes/feed/", PublicNotesFeed(), name="feed"),

@@ -3,6 +3,7 @@
 import difflib
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -14,6 +15,7 @@ from annotations import selectors, services
 from annotations.citations import note_citation
 from annotations.diagram import circuit_svg
 from annotations.forms import CommentForm, NoteForm
+from annotations.markdown import removed_parts, render_markdown
 from annotations.models import Note, NoteRevision
 from annotations.responses import invalid, refused
 from neurons.citations import jsonld_script
@@ -76,20 +78,34 @@ def note_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_author": note.author_id == request.user.pk,
         "is_moderator": selectors.is_moderator(request.user),
         "cite": _cite(request, revision),
+        "edge_warnings": services.edge_sign_warnings(note),
     }
     return render(request, "annotations/note_detail.html", context)
+
+
+def saved_with_warnings(request: HttpRequest, body: str, note: Note | None = None) -> None:
+    """Tell the author what the page will not show of what they wrote, and which edges
+    contradict the stored connections (the note page lists them)."""
+    for part in removed_parts(body):
+        messages.warning(request, f"Not shown: {part}.")
+    if note is not None and (count := len(services.edge_sign_warnings(note))):
+        messages.warning(
+            request,
+            f"Saved, but {count} edge{'s' if count > 1 else ''} contradict"
+            f"{'' if count > 1 else 's'} the stored connections: see below.",
+        )
 
 
 def note_revision(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     """One revision as it was written: the URL citations name; never changes."""
     note = note_for(request, pk)
     revision = get_object_or_404(note.revisions.select_related("author__profile"), number=number)
-    from annotations.markdown import render_markdown
-
     context = {
         "note": note,
         "revision": revision,
-        "body_html": render_markdown(revision.body),
+        "body_html": render_markdown(
+            revision.body, model=selectors.model_written_about(None, note)
+        ),
         "cite": _cite(request, revision),
     }
     return render(request, "annotations/note_revision.html", context)
@@ -181,6 +197,7 @@ def note_create(request: HttpRequest) -> HttpResponse:
         )
     except services.AnnotationRefused as error:
         return refused(request, error, template, {}, form)
+    saved_with_warnings(request, note.body, note)
     return redirect(note)
 
 
@@ -207,6 +224,7 @@ def note_edit(request: HttpRequest, pk: int) -> HttpResponse:
             services.note_publish(note=note, user=request.user)
     except services.AnnotationRefused as error:
         return refused(request, error, template, {"note": note}, form)
+    saved_with_warnings(request, note.body, note)
     return redirect(note)
 
 

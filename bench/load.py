@@ -539,6 +539,7 @@ def people_and_writing_build() -> None:
                 email=f"{name}@{domain}",
                 password=f"{name}-not-a-secret",
                 display_name=f"Load Tester {i}",
+                email_verified=True,
             )
             _progress("people", i + 1, PEOPLE, started)
     people = list(users.filter(username__startswith="load-").order_by("username"))

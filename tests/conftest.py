@@ -91,19 +91,31 @@ def people(
     institutions: dict[str, Any], django_user_model: Any, fast_passwords: None
 ) -> dict[str, Any]:
     """alice and amir at MIT, bea at ETH (and bruno, an ETH curator), sam with no institution,
-    and staff."""
+    and staff. Their addresses count as confirmed (`email_verified`): members at once."""
     from annotations.models import Membership
     from annotations.services import user_signup
 
     users = {
         "alice": user_signup(
-            username="alice", email="alice@mit.edu", password="pw-12345!", display_name="Alice A."
+            username="alice",
+            email="alice@mit.edu",
+            password="pw-12345!",
+            display_name="Alice A.",
+            email_verified=True,
         ),
-        "amir": user_signup(username="amir", email="amir@mit.edu", password="pw-12345!"),
+        "amir": user_signup(
+            username="amir", email="amir@mit.edu", password="pw-12345!", email_verified=True
+        ),
         "bea": user_signup(
-            username="bea", email="bea@ethz.ch", password="pw-12345!", display_name="Bea B."
+            username="bea",
+            email="bea@ethz.ch",
+            password="pw-12345!",
+            display_name="Bea B.",
+            email_verified=True,
         ),
-        "bruno": user_signup(username="bruno", email="bruno@ethz.ch", password="pw-12345!"),
+        "bruno": user_signup(
+            username="bruno", email="bruno@ethz.ch", password="pw-12345!", email_verified=True
+        ),
         "sam": user_signup(username="sam", email="sam@example.org", password="pw-12345!"),
     }
     Membership.objects.filter(user=users["bruno"]).update(role=Membership.Role.CURATOR)

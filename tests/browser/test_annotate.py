@@ -49,9 +49,23 @@ def test_researchers_annotate_a_unit_and_a_curator_hides_a_reported_comment(
     render_job_run(job_id=job.pk)
     Institution.objects.create(name="MIT", slug="mit", email_domains="mit.edu")
     Institution.objects.create(name="ETH Zürich", slug="eth", email_domains="ethz.ch")
-    user_signup(username="alice", email="alice@mit.edu", password=PASSWORD, display_name="Alice")
-    user_signup(username="bea", email="bea@ethz.ch", password=PASSWORD, display_name="Bea")
-    bruno = user_signup(username="bruno", email="bruno@ethz.ch", password=PASSWORD)
+    user_signup(
+        username="alice",
+        email="alice@mit.edu",
+        password=PASSWORD,
+        display_name="Alice",
+        email_verified=True,
+    )
+    user_signup(
+        username="bea",
+        email="bea@ethz.ch",
+        password=PASSWORD,
+        display_name="Bea",
+        email_verified=True,
+    )
+    bruno = user_signup(
+        username="bruno", email="bruno@ethz.ch", password=PASSWORD, email_verified=True
+    )
     Membership.objects.filter(user=bruno).update(role=Membership.Role.CURATOR)
     base = live_server.url
     shots = tmp_path / "screenshots"
