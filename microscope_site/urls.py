@@ -42,7 +42,8 @@ urlpatterns = [
     ),
     # The Circuits thread's shorthand, e.g. /inceptionv1/4c:447
     re_path(
-        r"^(?P<model>[a-z0-9][a-z0-9_-]*(?:@[0-9a-f]{4,16})?)/(?P<shorthand>[A-Za-z0-9_.]+:\d+)/?$",
+        r"^(?P<model>[A-Za-z0-9][A-Za-z0-9_-]*(?:@[0-9A-Fa-f]{4,16})?)/"
+        r"(?P<shorthand>[A-Za-z0-9_.]+:\d+)/?$",
         neurons_views.circuits_shorthand,
         name="circuits-shorthand",
     ),

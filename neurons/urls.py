@@ -4,9 +4,10 @@ from neurons import views
 
 
 class ModelRefConverter:
-    """`inceptionv1` or `inceptionv1@3f2a9c81d0b4`."""
+    """`inceptionv1` or `inceptionv1@3f2a9c81d0b4`; any case and the registry key too
+    (`InceptionV1`, `clip_rn50`): `selectors.model_get` answers those with a 301 to the slug."""
 
-    regex = r"[a-z0-9][a-z0-9_-]*(?:@[0-9a-f]{4,16})?"
+    regex = r"[A-Za-z0-9][A-Za-z0-9_-]*(?:@[0-9A-Fa-f]{4,16})?"
 
     def to_python(self, value: str) -> str:
         return value

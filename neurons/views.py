@@ -401,37 +401,32 @@ def catalogue_page_cacheable(
 
 @catalogue_page_cacheable(_notes_version)
 def search(request: HttpRequest) -> HttpResponse:
-    """A unit by shorthand (`inceptionv1 4c:447`, `mixed4c 447`), else units by curator label
-    or family tag (`model=<slug>` keeps one model's) and the notes this visitor may see whose
-    title or body matches. The notes differ by visitor: only anonymous visitors' pages (public
-    notes) are cached, keyed on every model's version and the notes' (`notes_version`)."""
+    """A unit by shorthand (`InceptionV1 4c:447`, `mixed4c 447`) goes straight to its page;
+    anything else lists the models, layers and units it names (`neurons.search`: names, class
+    names, curator labels, family tags; `model=<slug>` keeps one model's) and the notes this
+    visitor may see whose title or body matches. The notes differ by visitor: only anonymous
+    visitors' pages (public notes) are cached, keyed on every model's version and the notes'
+    (`notes_version`)."""
     from annotations.search import notes_matching  # annotations builds on neurons, not back
+    from neurons.search import CatalogueMatches, catalogue_search
 
     query = request.GET.get("q", "").strip()
     model = request.GET.get("model", "").strip()
-    unit = selectors.unit_by_shorthand(query) if query and not model else None
+    usable = bool(query) and "\x00" not in query + model  # PostgreSQL refuses NUL in strings
+    unit = selectors.unit_by_shorthand(query) if usable and not model else None
     if unit is not None:
         return redirect(unit.get_absolute_url())
-    results: list[Unit] = []
-    tagged: list[Unit] = []
-    usable = bool(query) and "\x00" not in query + model  # PostgreSQL refuses NUL in strings
-    if usable:
-        labelled = selectors.units_by_label(query)
-        family = selectors.units_by_family(query)
-        if model:
-            labelled = labelled.filter(layer__model__slug=model)
-            family = family.filter(layer__model__slug=model)
-        results = list(labelled[:100])
-        tagged = list(family.order_by("layer__model__slug", "layer__order", "index")[:100])
+    found = catalogue_search(query, model=model) if usable else CatalogueMatches()
     notes = list(notes_matching(query, user=request.user)) if usable and not model else []
     context = {
         "query": query,
         "model": model,
-        "results": results,
-        "tagged": tagged,
+        "found": found,
+        "results": found.labelled,
+        "tagged": found.tagged,
         "notes": notes,
-        "compare_url": _compare_url(label=query) if results else None,
-        "compare_family_url": _compare_url(family=query) if tagged else None,
+        "compare_url": _compare_url(label=query) if found.labelled else None,
+        "compare_family_url": _compare_url(family=query) if found.tagged else None,
     }
     return render(request, "neurons/search.html", context)
 
