@@ -9,6 +9,7 @@ from django.views.static import serve
 
 import neurons.urls  # noqa: F401  (registers the modelref and layername converters)
 from neurons import views as neurons_views
+from neurons import views_site
 from neurons.sitemaps import SITEMAPS
 
 handler400 = "neurons.api.bad_request"  # the API's error format under /api/
@@ -17,6 +18,7 @@ urlpatterns = [
     path("", neurons_views.model_list, name="home"),
     path("models/", include("neurons.urls")),
     path("search/", neurons_views.search, name="search"),
+    path("favicon.ico", views_site.favicon, name="favicon"),
     path(
         "compare/",
         RedirectView.as_view(pattern_name="neurons:compare", query_string=True, permanent=True),

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from neurons import views
+from neurons import views, views_weights
 
 
 class ModelRefConverter:
@@ -37,11 +37,25 @@ urlpatterns = [
     path("<modelref:model>/", views.model_detail, name="model"),
     path("<modelref:model>/<layername:layer>/", views.layer_detail, name="layer"),
     path("<modelref:model>/<layername:layer>/<int:index>/", views.unit_detail, name="unit"),
-    path("<modelref:model>/<layername:layer>/weights/", views.layer_weights, name="layer-weights"),
+    path(
+        "<modelref:model>/<layername:layer>/weights/",
+        views_weights.layer_weights,
+        name="layer-weights",
+    ),
     path(
         "<modelref:model>/<layername:layer>/weights.png",
-        views.layer_weights_png,
+        views_weights.layer_weights_png,
         name="layer-weights-png",
+    ),
+    path(
+        "<modelref:model>/<layername:layer>/weights.npy",
+        views_weights.layer_weights_npy,
+        name="layer-weights-npy",
+    ),
+    path(
+        "<modelref:model>/<layername:layer>/weights/<int:index>.json",
+        views_weights.layer_weights_row,
+        name="layer-weights-row",
     ),
     path(
         "<modelref:model>/<layername:layer>/<int:index>/cite.json",

@@ -26,8 +26,7 @@ from neurons.pagecache import (
     response_keep,
 )
 from rendering import selectors as render_selectors
-from rendering.connections import matrix_png
-from rendering.models import LayerConnection, Render, UnitExamples
+from rendering.models import Render, UnitExamples
 from rendering.services import RateLimited, RenderRefused, render_now
 
 UNITS_PER_PAGE = 200
@@ -291,31 +290,6 @@ def unit_render_status(request: HttpRequest, model: str, layer: str, index: int)
             "job": None if job is None else {"status": job.status, "progress": job.progress},
         }
     )
-
-
-def _incoming(model: str, layer: str) -> tuple[object, LayerConnection]:
-    network = selectors.model_get(model)
-    target = selectors.layer_get(network, layer)
-    pair = LayerConnection.objects.filter(target=target).select_related("source").first()
-    if pair is None:
-        raise Http404(f"no weights into {target} have been computed yet")
-    return network, pair
-
-
-def layer_weights(request: HttpRequest, model: str, layer: str) -> HttpResponse:
-    """The weight matrix from the previous visualized layer into this one."""
-    network, pair = _incoming(model, layer)
-    sort = "strength" if request.GET.get("sort") == "strength" else "index"
-    context = {"network": network, "pair": pair, "model_ref": model, "sort": sort}
-    return render(request, "neurons/layer_weights.html", context)
-
-
-def layer_weights_png(request: HttpRequest, model: str, layer: str) -> HttpResponse:
-    _, pair = _incoming(model, layer)
-    sort = "strength" if request.GET.get("sort") == "strength" else "index"
-    response = HttpResponse(matrix_png(pair, sort=sort), content_type="image/png")
-    response["Cache-Control"] = "public, max-age=86400"
-    return response
 
 
 def _csl_download(csl: dict[str, Any]) -> JsonResponse:
