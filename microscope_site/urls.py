@@ -10,7 +10,7 @@ from django.views.static import serve
 import neurons.urls  # noqa: F401  (registers the modelref and layername converters)
 from neurons import views as neurons_views
 from neurons import views_site
-from neurons.sitemaps import SITEMAPS
+from neurons.sitemaps import SITEMAPS, sitemap_section
 
 handler400 = "neurons.api.bad_request"  # the API's error format under /api/
 
@@ -36,12 +36,7 @@ urlpatterns = [
         {"sitemaps": SITEMAPS, "sitemap_url_name": "sitemap-section"},
         name="sitemap",
     ),
-    path(
-        "sitemap-<section>.xml",
-        sitemap_views.sitemap,
-        {"sitemaps": SITEMAPS},
-        name="sitemap-section",
-    ),
+    path("sitemap-<section>.xml", sitemap_section, name="sitemap-section"),
     # The Circuits thread's shorthand, e.g. /inceptionv1/4c:447
     re_path(
         r"^(?P<model>[A-Za-z0-9][A-Za-z0-9_-]*(?:@[0-9A-Fa-f]{4,16})?)/"
