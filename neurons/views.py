@@ -432,6 +432,10 @@ def compare(request: HttpRequest) -> HttpResponse:
     """Units with the same curator label (`?label=`, substring) or family tag (`?family=`)
     side by side, one column per model (its newest version), above the index of the labels
     and tags in use. Bad parameters answer 400, a family tag no unit has 404."""
+    if "units" in request.GET or "add" in request.GET:  # the comparison tray
+        from neurons.views_tray import compare_tray
+
+        return compare_tray(request)
     models = selectors.latest_models()
     label = family = error = ""
     status = 200
