@@ -19,7 +19,7 @@ TECHNIQUES = ("channel", "neuron", "negative", "diversity")
 
 def tray_url(keys: list[str]) -> str:
     base = reverse("neurons:compare")
-    return base + ("?" + urlencode({"units": ",".join(keys)}) if keys else "")
+    return base + ("?" + urlencode({"units": ",".join(keys)}, safe="@/,") if keys else "")
 
 
 def _column(unit: Unit, position: int, keys: list[str]) -> dict[str, Any]:

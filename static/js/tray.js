@@ -19,7 +19,7 @@
   }
 
   function trayUrl(base, keys) {
-    return keys.length ? base + "?units=" + keys.map(encodeURIComponent).join(",") : base;
+    return keys.length ? base + "?units=" + keys.map(encodeURI).join(",") : base;
   }
 
   var page = document.querySelector(".tray-tools[data-tray-keys]");
