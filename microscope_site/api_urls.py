@@ -12,7 +12,9 @@ from rest_framework.routers import DefaultRouter
 
 from annotations import api as annotations_api
 from neurons import api as neurons_api
+from neurons import views_site
 from rendering import api as rendering_api
+from rendering import api_weights
 
 app_name = "api"
 
@@ -63,6 +65,7 @@ urlpatterns = [
         rendering_api.UnitConnectionsView.as_view(),
         name="unit-connections",
     ),
+    path("layers/<int:pk>/weights/", api_weights.LayerWeightsView.as_view(), name="layer-weights"),
     path("units/<int:pk>/label/", annotations_api.UnitLabelView.as_view(), name="unit-label"),
     path("reports/", annotations_api.ReportView.as_view(), name="report-create"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -78,5 +81,6 @@ urlpatterns = [
         ),
         name="redoc",
     ),
+    path("redoc/redoc.standalone.js", views_site.redoc_bundle, name="redoc-bundle"),
     path("", include(router.urls)),
 ]

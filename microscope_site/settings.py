@@ -118,6 +118,9 @@ CACHES = {
 
 # Media: a local folder by default, an S3-compatible bucket when AWS_STORAGE_BUCKET_NAME is set.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Label files that only come with a model's own release (Places365's categories_places365.txt,
+# InceptionV1's class names): read by the import and `manage.py class_names`.
+LABELS_DIR = Path(env_str("MICROSCOPE_LABELS_DIR", str(VAR_DIR / "labels")))
 MEDIA_URL = env_str("MEDIA_URL", "/media/")
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))

@@ -9,7 +9,8 @@ from django.views.static import serve
 
 import neurons.urls  # noqa: F401  (registers the modelref and layername converters)
 from neurons import views as neurons_views
-from neurons.sitemaps import SITEMAPS
+from neurons import views_site
+from neurons.sitemaps import SITEMAPS, sitemap_section
 
 handler400 = "microscope_site.api_errors.bad_request"  # the API's error format under /api/
 
@@ -17,6 +18,7 @@ urlpatterns = [
     path("", neurons_views.model_list, name="home"),
     path("models/", include("neurons.urls")),
     path("search/", neurons_views.search, name="search"),
+    path("favicon.ico", views_site.favicon, name="favicon"),
     path(
         "compare/",
         RedirectView.as_view(pattern_name="neurons:compare", query_string=True, permanent=True),
@@ -34,15 +36,11 @@ urlpatterns = [
         {"sitemaps": SITEMAPS, "sitemap_url_name": "sitemap-section"},
         name="sitemap",
     ),
-    path(
-        "sitemap-<section>.xml",
-        sitemap_views.sitemap,
-        {"sitemaps": SITEMAPS},
-        name="sitemap-section",
-    ),
+    path("sitemap-<section>.xml", sitemap_section, name="sitemap-section"),
     # The Circuits thread's shorthand, e.g. /inceptionv1/4c:447
     re_path(
-        r"^(?P<model>[a-z0-9][a-z0-9_-]*(?:@[0-9a-f]{4,16})?)/(?P<shorthand>[A-Za-z0-9_.]+:\d+)/?$",
+        r"^(?P<model>[A-Za-z0-9][A-Za-z0-9_-]*(?:@[0-9A-Fa-f]{4,16})?)/"
+        r"(?P<shorthand>[A-Za-z0-9_.]+:\d+)/?$",
         neurons_views.circuits_shorthand,
         name="circuits-shorthand",
     ),

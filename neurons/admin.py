@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from neurons.forms import ImportModelForm, RenderLayersForm
+from neurons.forms import ImportModelForm, RenderLayersForm, import_summary
 from neurons.models import ImportJob, Layer, NetworkModel, Technique, Unit
 from neurons.services import ImportFailed, import_job_create, import_job_retry
 
@@ -120,6 +120,16 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
         form = ImportModelForm(request.POST or None)
+        if request.method == "POST" and form.is_valid() and "confirm" not in request.POST:
+            # One more click, after reading what will happen (a download, for pretrained).
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Confirm the import",
+                "form": form,
+                "summary": import_summary(form.cleaned_data),
+                "opts": self.model._meta,
+            }
+            return render(request, "admin/neurons/importjob/import_confirm.html", context)
         if request.method == "POST" and form.is_valid():
             try:
                 job = import_job_create(

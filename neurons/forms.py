@@ -7,9 +7,11 @@ OTHER_TORCHVISION = "torchvision"
 
 
 def _registry_choices() -> list[tuple[str, str]]:
-    return [(key, f"{entry.display_name} ({key})") for key, entry in sorted(ENTRIES.items())] + [
-        (OTHER_TORCHVISION, "Any other torchvision classifier (name it below)")
-    ]
+    return (
+        [("", "— choose a model —")]
+        + [(key, f"{entry.display_name} ({key})") for key, entry in sorted(ENTRIES.items())]
+        + [(OTHER_TORCHVISION, "Any other torchvision classifier (name it below)")]
+    )
 
 
 class ImportModelForm(forms.Form):
@@ -20,8 +22,9 @@ class ImportModelForm(forms.Form):
         help_text="for 'any other torchvision classifier': e.g. convnext_tiny or "
         "torchvision:convnext_tiny; its layers are found automatically",
     )
+    # No preselection: a pretrained import downloads weights, so nothing is chosen for staff.
     weights_source = forms.ChoiceField(
-        choices=NetworkModel.Weights.choices, initial=NetworkModel.Weights.PRETRAINED
+        choices=[("", "— choose the weights —"), *NetworkModel.Weights.choices]
     )
     seed = forms.IntegerField(initial=0, help_text="for random init")
     weights_path = forms.CharField(
@@ -53,3 +56,24 @@ class RenderLayersForm(forms.Form):
     steps = forms.IntegerField(initial=512, min_value=1, max_value=20000)
     size = forms.IntegerField(initial=224, min_value=16, max_value=1024)
     seed = forms.IntegerField(initial=0, min_value=0)
+
+
+def import_summary(data: dict[str, object]) -> list[str]:
+    """What importing with the cleaned form `data` will do, for the confirmation page."""
+    entry = get_entry(str(data["registry_key"]))
+    source = data["weights_source"]
+    lines = [f"Import {entry.display_name} ({entry.key}), {len(entry.layers)} layers."]
+    if source == NetworkModel.Weights.PRETRAINED:
+        lines.append(
+            f"A worker downloads the published weights from {entry.weights_url} (through "
+            f"{entry.source}); that can take minutes and needs the internet."
+        )
+    elif source == NetworkModel.Weights.RANDOM:
+        lines.append(
+            f"Random initialization with seed {data['seed']}: every page will say "
+            "“untrained weights”."
+        )
+    else:
+        lines.append(f"The state-dict file {data['weights_path']} on the server.")
+    lines.append("The same weights import once; different weights make a new version.")
+    return lines

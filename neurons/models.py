@@ -86,6 +86,11 @@ class Layer(models.Model):
     output_shape = models.JSONField(help_text="(C, H, W) or (C,) at the model's input size")
     receptive_field = models.PositiveIntegerField(help_text="pixels, clipped to the input")
     receptive_field_stride = models.PositiveIntegerField(help_text="0 for non-spatial layers")
+    class_names_note = models.CharField(
+        max_length=400,
+        blank=True,
+        help_text="for a classifier's output layer whose units have no class names: why not",
+    )
 
     class Meta:
         ordering = ["model", "order"]
@@ -121,6 +126,11 @@ class Unit(models.Model):
     layer = models.ForeignKey(Layer, on_delete=models.CASCADE, related_name="units")
     index = models.PositiveIntegerField()
     curator_label = models.CharField(max_length=200, blank=True)
+    class_name = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="the class this output unit scores, from the label list its library ships",
+    )
     family_tag = models.CharField(
         max_length=64,
         blank=True,

@@ -53,8 +53,28 @@ def model_get(ref: str) -> NetworkModel:
         renamed = Rename.objects.filter(kind=Rename.Kind.MODEL, old=slug).first()
         if renamed is not None:
             raise Moved("model", slug, renamed.new)
+        canonical = model_slug_for(slug)
+        if canonical is not None and canonical != slug:
+            raise Moved("model", slug, canonical)
+        if version and version != version.lower():
+            raise Moved("model", ref, f"{slug}@{version.lower()}")
         raise Http404(f"No model {ref!r}")
     return model
+
+
+def model_slug_for(name: str) -> str | None:
+    """The slug of the model that `name` means in any case: its slug, its registry key
+    (`clip_rn50` for `clip-rn50`) or its display name (`InceptionV1`); the newest such model
+    first. None when no ready model goes by that name."""
+    from django.db.models import Q
+
+    return (
+        model_versions()
+        .filter(Q(slug__iexact=name) | Q(registry_key__iexact=name) | Q(display_name__iexact=name))
+        .order_by("-created", "-pk")
+        .values_list("slug", flat=True)
+        .first()
+    )
 
 
 def _renamed_layer(model: NetworkModel, name: str) -> None:
@@ -83,6 +103,10 @@ def layer_get_or_alias(model: NetworkModel, name: str) -> Layer:
 def layer_by_shorthand(model: NetworkModel, short: str) -> Layer:
     for candidate in (short, f"mixed{short}", f"conv2d{short}"):
         layer = model.layers.filter(name=candidate).first()
+        if layer is not None:
+            return layer
+    for candidate in (short, f"mixed{short}", f"conv2d{short}"):  # `MIXED4C`, `Mixed4c`
+        layer = model.layers.filter(name__iexact=candidate).order_by("order").first()
         if layer is not None:
             return layer
     _renamed_layer(model, short)
@@ -138,11 +162,13 @@ def unit_neighbours(unit: Unit) -> dict[str, str | None]:
 
 def unit_by_shorthand(query: str) -> Unit | None:
     """`inceptionv1 4c:447`, `inceptionv1/mixed4c/447`, `mixed4c 447` or `4c:447` (the newest
-    InceptionV1 when no model is named, as in the Circuits thread), or None."""
+    InceptionV1 when no model is named, as in the Circuits thread), or None. The model may be
+    named in any case by its slug, registry key or display name (`InceptionV1 4c:447`,
+    `clip_rn50 layer1.0:5`, `GoogLeNet (torchvision) inception4a:3`)."""
     import re
 
     match = re.fullmatch(
-        r"(?:(?P<model>[a-z0-9][a-z0-9_-]*(?:@[0-9a-f]{4,16})?)[\s/]+)?"
+        r"(?:(?P<model>[^\s/][^/]*?)[\s/]+)?"
         r"(?P<layer>[A-Za-z0-9_.]+)[\s:/]+(?P<index>\d+)/?",
         query.strip(),
     )

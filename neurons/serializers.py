@@ -168,6 +168,7 @@ class LayerSerializer(serializers.ModelSerializer[Layer]):
             "spatial",
             "receptive_field",
             "receptive_field_stride",
+            "class_names_note",
         ]
 
     def get_model(self, layer: Layer) -> str:
@@ -208,11 +209,12 @@ class UnitSerializer(serializers.ModelSerializer[Unit]):
             "layer",
             "layer_url",
             "index",
+            "class_name",
             "curator_label",
             "family_tag",
             "links",
         ]
-        read_only_fields = ["index", "curator_label", "family_tag"]
+        read_only_fields = ["index", "class_name", "curator_label", "family_tag"]
 
     def get_key(self, unit: Unit) -> str:
         return unit_key(unit)

@@ -10,6 +10,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from neurons.class_names import model_class_names_fill
 from neurons.models import ImportJob, Layer, NetworkModel, Rename, Unit
 from neurons.progress import Progress, ignore_progress
 from rendering.engine.zoo import (
@@ -124,6 +125,7 @@ def model_import(
             (Unit(layer=layer, index=i) for layer in layers for i in range(layer.num_units)),
             batch_size=5000,
         )
+        model_class_names_fill(model=model)
         # Older versions' pages now point to this one.
         NetworkModel.objects.filter(slug=slug).update(content_version=F("content_version") + 1)
     progress(1.0, f"imported {model} ({model.weights_source})")

@@ -1,12 +1,13 @@
 from django.urls import path, register_converter
 
-from neurons import views
+from neurons import views, views_weights
 
 
 class ModelRefConverter:
-    """`inceptionv1` or `inceptionv1@3f2a9c81d0b4`."""
+    """`inceptionv1` or `inceptionv1@3f2a9c81d0b4`; any case and the registry key too
+    (`InceptionV1`, `clip_rn50`): `selectors.model_get` answers those with a 301 to the slug."""
 
-    regex = r"[a-z0-9][a-z0-9_-]*(?:@[0-9a-f]{4,16})?"
+    regex = r"[A-Za-z0-9][A-Za-z0-9_-]*(?:@[0-9A-Fa-f]{4,16})?"
 
     def to_python(self, value: str) -> str:
         return value
@@ -36,11 +37,25 @@ urlpatterns = [
     path("<modelref:model>/", views.model_detail, name="model"),
     path("<modelref:model>/<layername:layer>/", views.layer_detail, name="layer"),
     path("<modelref:model>/<layername:layer>/<int:index>/", views.unit_detail, name="unit"),
-    path("<modelref:model>/<layername:layer>/weights/", views.layer_weights, name="layer-weights"),
+    path(
+        "<modelref:model>/<layername:layer>/weights/",
+        views_weights.layer_weights,
+        name="layer-weights",
+    ),
     path(
         "<modelref:model>/<layername:layer>/weights.png",
-        views.layer_weights_png,
+        views_weights.layer_weights_png,
         name="layer-weights-png",
+    ),
+    path(
+        "<modelref:model>/<layername:layer>/weights.npy",
+        views_weights.layer_weights_npy,
+        name="layer-weights-npy",
+    ),
+    path(
+        "<modelref:model>/<layername:layer>/weights/<int:index>.json",
+        views_weights.layer_weights_row,
+        name="layer-weights-row",
     ),
     path(
         "<modelref:model>/<layername:layer>/<int:index>/cite.json",

@@ -26,8 +26,7 @@ from neurons.pagecache import (
     response_keep,
 )
 from rendering import selectors as render_selectors
-from rendering.connections import matrix_png
-from rendering.models import LayerConnection, Render, UnitExamples
+from rendering.models import Render, UnitExamples
 from rendering.services import RateLimited, RenderRefused, render_now
 
 UNITS_PER_PAGE = 200
@@ -293,31 +292,6 @@ def unit_render_status(request: HttpRequest, model: str, layer: str, index: int)
     )
 
 
-def _incoming(model: str, layer: str) -> tuple[object, LayerConnection]:
-    network = selectors.model_get(model)
-    target = selectors.layer_get(network, layer)
-    pair = LayerConnection.objects.filter(target=target).select_related("source").first()
-    if pair is None:
-        raise Http404(f"no weights into {target} have been computed yet")
-    return network, pair
-
-
-def layer_weights(request: HttpRequest, model: str, layer: str) -> HttpResponse:
-    """The weight matrix from the previous visualized layer into this one."""
-    network, pair = _incoming(model, layer)
-    sort = "strength" if request.GET.get("sort") == "strength" else "index"
-    context = {"network": network, "pair": pair, "model_ref": model, "sort": sort}
-    return render(request, "neurons/layer_weights.html", context)
-
-
-def layer_weights_png(request: HttpRequest, model: str, layer: str) -> HttpResponse:
-    _, pair = _incoming(model, layer)
-    sort = "strength" if request.GET.get("sort") == "strength" else "index"
-    response = HttpResponse(matrix_png(pair, sort=sort), content_type="image/png")
-    response["Cache-Control"] = "public, max-age=86400"
-    return response
-
-
 def _csl_download(csl: dict[str, Any]) -> JsonResponse:
     """CSL-JSON for reference managers (Zotero, Mendeley, pandoc)."""
     response = JsonResponse([csl], safe=False, json_dumps_params={"indent": 2})
@@ -401,37 +375,32 @@ def catalogue_page_cacheable(
 
 @catalogue_page_cacheable(_notes_version)
 def search(request: HttpRequest) -> HttpResponse:
-    """A unit by shorthand (`inceptionv1 4c:447`, `mixed4c 447`), else units by curator label
-    or family tag (`model=<slug>` keeps one model's) and the notes this visitor may see whose
-    title or body matches. The notes differ by visitor: only anonymous visitors' pages (public
-    notes) are cached, keyed on every model's version and the notes' (`notes_version`)."""
+    """A unit by shorthand (`InceptionV1 4c:447`, `mixed4c 447`) goes straight to its page;
+    anything else lists the models, layers and units it names (`neurons.search`: names, class
+    names, curator labels, family tags; `model=<slug>` keeps one model's) and the notes this
+    visitor may see whose title or body matches. The notes differ by visitor: only anonymous
+    visitors' pages (public notes) are cached, keyed on every model's version and the notes'
+    (`notes_version`)."""
     from annotations.search import notes_matching  # annotations builds on neurons, not back
+    from neurons.search import CatalogueMatches, catalogue_search
 
     query = request.GET.get("q", "").strip()
     model = request.GET.get("model", "").strip()
-    unit = selectors.unit_by_shorthand(query) if query and not model else None
+    usable = bool(query) and "\x00" not in query + model  # PostgreSQL refuses NUL in strings
+    unit = selectors.unit_by_shorthand(query) if usable and not model else None
     if unit is not None:
         return redirect(unit.get_absolute_url())
-    results: list[Unit] = []
-    tagged: list[Unit] = []
-    usable = bool(query) and "\x00" not in query + model  # PostgreSQL refuses NUL in strings
-    if usable:
-        labelled = selectors.units_by_label(query)
-        family = selectors.units_by_family(query)
-        if model:
-            labelled = labelled.filter(layer__model__slug=model)
-            family = family.filter(layer__model__slug=model)
-        results = list(labelled[:100])
-        tagged = list(family.order_by("layer__model__slug", "layer__order", "index")[:100])
+    found = catalogue_search(query, model=model) if usable else CatalogueMatches()
     notes = list(notes_matching(query, user=request.user)) if usable and not model else []
     context = {
         "query": query,
         "model": model,
-        "results": results,
-        "tagged": tagged,
+        "found": found,
+        "results": found.labelled,
+        "tagged": found.tagged,
         "notes": notes,
-        "compare_url": _compare_url(label=query) if results else None,
-        "compare_family_url": _compare_url(family=query) if tagged else None,
+        "compare_url": _compare_url(label=query) if found.labelled else None,
+        "compare_family_url": _compare_url(family=query) if found.tagged else None,
     }
     return render(request, "neurons/search.html", context)
 
@@ -463,6 +432,10 @@ def compare(request: HttpRequest) -> HttpResponse:
     """Units with the same curator label (`?label=`, substring) or family tag (`?family=`)
     side by side, one column per model (its newest version), above the index of the labels
     and tags in use. Bad parameters answer 400, a family tag no unit has 404."""
+    if "units" in request.GET or "add" in request.GET:  # the comparison tray
+        from neurons.views_tray import compare_tray
+
+        return compare_tray(request)
     models = selectors.latest_models()
     label = family = error = ""
     status = 200

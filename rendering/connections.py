@@ -107,16 +107,25 @@ def strength_matrix(pair: LayerConnection) -> np.ndarray:
         return np.load(io.BytesIO(handle.read())).astype(np.float32)
 
 
+def matrix_order(matrix: np.ndarray, *, sort: str = "index") -> tuple[np.ndarray, np.ndarray]:
+    """The target units (rows) and source units (columns) in the order the matrix is drawn:
+    by index, or (sort="strength") by total |strength|, strongest first, ties by index. The
+    image, its axis ticks and its hover read the same order, so a cell always names its units."""
+    if sort == "strength":
+        rows = np.argsort(-np.abs(matrix).sum(axis=1), kind="stable")
+        cols = np.argsort(-np.abs(matrix).sum(axis=0), kind="stable")
+        return rows, cols
+    return np.arange(matrix.shape[0]), np.arange(matrix.shape[1])
+
+
 def matrix_png(pair: LayerConnection, *, sort: str = "index") -> bytes:
     """The strength matrix as an image: rows are target units, columns source units; red is
     positive, blue negative. sort="strength" orders rows and columns by total |strength|."""
     from PIL import Image
 
     matrix = strength_matrix(pair)
-    if sort == "strength":
-        rows = np.argsort(-np.abs(matrix).sum(axis=1), kind="stable")
-        cols = np.argsort(-np.abs(matrix).sum(axis=0), kind="stable")
-        matrix = matrix[rows][:, cols]
+    rows, cols = matrix_order(matrix, sort=sort)
+    matrix = matrix[rows][:, cols]
     scale = float(np.abs(matrix).max()) or 1.0
     v = np.clip(matrix / scale, -1.0, 1.0)
     red = np.where(v > 0, 255, 255 * (1 + v))

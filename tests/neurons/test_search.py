@@ -29,7 +29,7 @@ def test_curator_labels_are_searchable(client: Client, inceptionv1) -> None:
     assert 'href="/models/inceptionv1/mixed3b/379/"' in html and "curve detector" in html
     assert "mixed4a/1/" not in html
     nothing = client.get("/search/", {"q": "zebra"}).content.decode()
-    assert "No unit matches" in nothing
+    assert "No model, layer or unit matches" in nothing
 
 
 def test_the_layer_grid_switches_technique(client: Client, inceptionv1) -> None:

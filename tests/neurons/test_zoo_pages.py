@@ -34,7 +34,9 @@ def test_the_home_page_lists_every_registry_entry_imported_or_not(
     assert html.count("not imported</span>") == len(ENTRIES) - 1
     assert 'href="/models/inceptionv1/"' in html
     assert f"<code>{inceptionv1.version}</code>" in html
-    assert "5804 units" in html  # InceptionV1's channels, counted from its layers
+    # InceptionV1's units, counted from its stored layers (5,804 channels and 1,008 logits).
+    total = sum(inceptionv1.layers.values_list("num_units", flat=True))
+    assert total == 5804 + 1008 and f"{total} units" in html
     assert "untrained weights" in html
 
 

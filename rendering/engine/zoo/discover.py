@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from rendering.engine.zoo.classes import torchvision_class_names
 from rendering.engine.zoo.entries import LayerSpec, Preprocessing, UnknownModelError, ZooEntry
 from rendering.engine.zoo.libraries import torchvision_builder
 
@@ -107,6 +108,7 @@ def torchvision_entry(name: str) -> ZooEntry:
     input_size = int(transforms.crop_size[0])
     build = torchvision_builder(name)
     layers = discover_layers(build(), input_size)
+    linear = [spec.name for spec in layers if spec.kind == "linear"]
 
     def download(progress: bool) -> dict[str, torch.Tensor]:
         return weights.get_state_dict(progress=progress, check_hash=True)
@@ -133,4 +135,7 @@ def torchvision_entry(name: str) -> ZooEntry:
         citation=_TORCHVISION_CITATION,
         download=download,
         source="torchvision",
+        # The last fully connected layer is the classifier (the import checks the count).
+        class_names_layer=linear[-1] if linear else "",
+        class_names=torchvision_class_names(name) if linear else None,
     )

@@ -10,6 +10,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from rendering.engine.zoo.classes import (
+    ClassNames,
+    file_class_names,
+    timm_class_names,
+    torchvision_class_names,
+)
 from rendering.engine.zoo.libraries import (
     clip_visual_builder,
     clip_visual_download,
@@ -73,6 +79,9 @@ class ZooEntry:
     source: str = "torchvision"  # the library the architecture comes from
     slug: str = ""  # the URL name of a first import; the key when empty
     torchvision_name: str = ""  # so `torchvision:<name>` finds this entry
+    # The classifier's output layer (a `layers` name) and the names of its classes, in order.
+    class_names_layer: str = ""
+    class_names: ClassNames | None = None
 
     def __post_init__(self) -> None:
         if not self.slug:
@@ -192,6 +201,9 @@ _PLACES365_CITATION = (
     "Aude and Torralba, Antonio},\n  journal={IEEE Transactions on Pattern Analysis and Machine "
     "Intelligence},\n  year={2017}\n}"
 )
+_PLACES365_CLASSES = file_class_names(
+    "categories_places365.txt", what="Places365's 365 categories", count=365
+)
 _PLACES365_LICENCE = (
     "Places365 CNNs (github.com/CSAILVision/places365, MIT licence); for non-commercial "
     "research, as the Places database's terms ask"
@@ -229,6 +241,12 @@ ENTRIES: dict[str, ZooEntry] = {
             layers=tuple(
                 LayerSpec(name, name, "conv" if name.startswith("conv") else "block")
                 for name in _INCEPTIONV1_LAYERS
+            )
+            # The logits, named as Lucid and OpenAI Microscope name them.
+            + (LayerSpec("softmax2_pre_activation", "softmax2_pre_activation_matmul", "linear"),),
+            class_names_layer="softmax2_pre_activation",
+            class_names=file_class_names(
+                "inceptionv1-classes.txt", what="InceptionV1's 1,008 class names", count=1008
             ),
             preprocessing=Preprocessing(
                 value_range=255.0,
@@ -246,6 +264,8 @@ ENTRIES: dict[str, ZooEntry] = {
         ZooEntry(
             key="alexnet",
             torchvision_name="alexnet",
+            class_names_layer="fc8",
+            class_names=torchvision_class_names("alexnet"),
             display_name="AlexNet",
             family="AlexNet",
             description="AlexNet (torchvision, one-GPU variant).",
@@ -262,6 +282,8 @@ ENTRIES: dict[str, ZooEntry] = {
         ZooEntry(
             key="vgg19",
             torchvision_name="vgg19",
+            class_names_layer="fc8",
+            class_names=torchvision_class_names("vgg19"),
             display_name="VGG19",
             family="VGG",
             description="VGG-19 without batch norm (torchvision).",
@@ -278,6 +300,8 @@ ENTRIES: dict[str, ZooEntry] = {
         ZooEntry(
             key="resnet50",
             torchvision_name="resnet50",
+            class_names_layer="fc",
+            class_names=torchvision_class_names("resnet50"),
             display_name="ResNet-50",
             family="ResNet",
             description="ResNet-50 v1.5 (torchvision IMAGENET1K_V1 weights); blocks as layer<s>.<b>.",
@@ -294,6 +318,8 @@ ENTRIES: dict[str, ZooEntry] = {
         ZooEntry(
             key="inceptionv3",
             torchvision_name="inception_v3",
+            class_names_layer="fc",
+            class_names=torchvision_class_names("inception_v3"),
             display_name="InceptionV3",
             family="Inception",
             description="Inception-v3 (torchvision, weights ported from TensorFlow).",
@@ -319,6 +345,8 @@ ENTRIES: dict[str, ZooEntry] = {
         ZooEntry(
             key="googlenet",
             torchvision_name="googlenet",
+            class_names_layer="fc",
+            class_names=torchvision_class_names("googlenet"),
             display_name="GoogLeNet (torchvision)",
             family="Inception",
             description="GoogLeNet with batch norm as trained by torchvision (not Lucid's InceptionV1).",
@@ -345,6 +373,8 @@ ENTRIES: dict[str, ZooEntry] = {
             family="Inception",
             description="Inception-v4 (timm's port of the TF-slim weights); TF-slim layer names.",
             build=timm_builder("inception_v4"),
+            class_names_layer="fc",
+            class_names=timm_class_names(),
             weights_url="https://huggingface.co/timm/inception_v4.tf_in1k",
             download=timm_download("inception_v4.tf_in1k"),
             source="timm",
@@ -369,6 +399,8 @@ ENTRIES: dict[str, ZooEntry] = {
                 "timm); blocks as layer<s>.<b>."
             ),
             build=timm_builder("resnetv2_50"),
+            class_names_layer="fc",
+            class_names=timm_class_names(),
             weights_url="https://huggingface.co/timm/resnetv2_50.a1h_in1k",
             download=timm_download("resnetv2_50.a1h_in1k"),
             source="timm",
@@ -414,6 +446,8 @@ ENTRIES: dict[str, ZooEntry] = {
         ),
         ZooEntry(
             key="alexnet_places365",
+            class_names_layer="fc8",
+            class_names=_PLACES365_CLASSES,
             slug="alexnet-places365",
             display_name="AlexNet (Places365)",
             family="AlexNet",
@@ -430,6 +464,8 @@ ENTRIES: dict[str, ZooEntry] = {
         ),
         ZooEntry(
             key="resnet50_places365",
+            class_names_layer="fc",
+            class_names=_PLACES365_CLASSES,
             slug="resnet50-places365",
             display_name="ResNet-50 (Places365)",
             family="ResNet",

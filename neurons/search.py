@@ -1,0 +1,104 @@
+"""What the site search finds in the catalogue, case-insensitively: models (by slug, registry
+key or display name), layers (`mixed4c`, `InceptionV1 mixed4c`, `4c`), units by class name
+(`tabby`, `golden retriever`), by curator label and by family tag. A unit shorthand
+(`InceptionV1 4c:447`) is `selectors.unit_by_shorthand`'s, which the view tries first.
+
+Only the newest version of each model is searched, so a model imported twice is found once.
+"""
+
+from dataclasses import dataclass, field
+
+from django.db.models import Q, QuerySet
+
+from neurons import selectors
+from neurons.models import Layer, NetworkModel, Unit
+
+SHOWN = 100
+
+
+@dataclass
+class CatalogueMatches:
+    models: list[NetworkModel] = field(default_factory=list)
+    layers: list[Layer] = field(default_factory=list)
+    classes: list[Unit] = field(default_factory=list)
+    labelled: list[Unit] = field(default_factory=list)
+    tagged: list[Unit] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any((self.models, self.layers, self.classes, self.labelled, self.tagged))
+
+
+def _names(model: NetworkModel) -> tuple[str, ...]:
+    return (model.slug.lower(), model.registry_key.lower(), model.display_name.lower())
+
+
+def _model_named(models: list[NetworkModel], name: str) -> list[NetworkModel]:
+    wanted = name.lower().strip()
+    return [model for model in models if wanted in _names(model)]
+
+
+def models_matching(query: str, models: list[NetworkModel]) -> list[NetworkModel]:
+    """Models whose slug, registry key or display name contains `query` (any case)."""
+    wanted = query.lower()
+    return [model for model in models if any(wanted in name for name in _names(model))]
+
+
+def layers_matching(query: str, models: list[NetworkModel]) -> list[Layer]:
+    """Layers named by `query`: `<layer>` or `<model> <layer>` (the model by any of its
+    names), the layer by its name in any case, its Circuits shorthand (`4c`) or a part of its
+    name (`mixed4`); exact names first."""
+    model_part, _, layer_part = query.strip().rpartition(" ")
+    scope = _model_named(models, model_part) if model_part else models
+    if not scope or not layer_part:
+        return []
+    layers = Layer.objects.filter(model__in=[model.pk for model in scope])
+    short = layer_part.lower()
+    exact = (
+        Q(name__iexact=short) | Q(name__iexact=f"mixed{short}") | Q(name__iexact=f"conv2d{short}")
+    )
+    found = list(layers.filter(exact).order_by("model__slug", "order")[:SHOWN])
+    if not model_part or not found:
+        seen = {layer.pk for layer in found}
+        found += [
+            layer
+            for layer in layers.filter(name__icontains=short).order_by("model__slug", "order")[
+                :SHOWN
+            ]
+            if layer.pk not in seen
+        ]
+    by_pk = {model.pk: model for model in scope}
+    for layer in found:
+        layer.model = by_pk[layer.model_id]  # spares a query per layer for its URL
+    return found[:SHOWN]
+
+
+def _in(models: list[NetworkModel]) -> QuerySet[Unit]:
+    return Unit.objects.filter(layer__model__in=[model.pk for model in models])
+
+
+def units_by_class_name(query: str, models: list[NetworkModel]) -> list[Unit]:
+    """Classifier outputs whose class name contains `query` (any case)."""
+    units = (
+        _in(models)
+        .filter(class_name__icontains=query)
+        .select_related("layer__model")
+        .order_by("layer__model__slug", "index")
+    )
+    return list(units[:SHOWN])
+
+
+def catalogue_search(query: str, *, model: str = "") -> CatalogueMatches:
+    """Everything in the catalogue `query` names; `model` (a slug) keeps one model's units."""
+    latest = selectors.latest_models()
+    if model:
+        latest = [found for found in latest if found.slug == model]
+    latest_ids = [found.pk for found in latest]
+    labelled = selectors.units_by_label(query).filter(layer__model__in=latest_ids)
+    tagged = selectors.units_by_family(query).filter(layer__model__in=latest_ids)
+    return CatalogueMatches(
+        models=[] if model else models_matching(query, latest),
+        layers=layers_matching(query, latest),
+        classes=units_by_class_name(query, latest),
+        labelled=list(labelled[:SHOWN]),
+        tagged=list(tagged.order_by("layer__model__slug", "layer__order", "index")[:SHOWN]),
+    )
