@@ -9,6 +9,7 @@ from annotations.models import (
     Comment,
     CommentRevision,
     Institution,
+    Invitation,
     Membership,
     Mention,
     Note,
@@ -36,7 +37,7 @@ class InstitutionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["user", "display_name", "institution"]
+    list_display = ["user", "display_name", "institution", "email_confirmed"]
     search_fields = ["user__username", "display_name"]
     raw_id_fields = ["user"]
 
@@ -124,6 +125,14 @@ class ReportAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["pk", "reporter", "note", "comment", "status", "created"]
     list_filter = ["status"]
     raw_id_fields = ["reporter", "note", "comment", "resolved_by"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["email", "institution", "invited_by", "created", "accepted", "accepted_by"]
+    list_filter = ["institution"]
+    search_fields = ["email"]
+    raw_id_fields = ["invited_by", "accepted_by"]
 
 
 admin.site.register(Mention)

@@ -145,15 +145,14 @@ def person(request: HttpRequest, username: str) -> HttpResponse:
     user = get_object_or_404(
         get_user_model().objects.select_related("profile__institution"), username=username
     )
-    # What this reader may read: a member also sees colleagues' institution-only work.
-    notes = selectors.with_people(
-        selectors.listed_notes(request.user).filter(author=user)
-    ).order_by("-published", "-pk")
+    notes = selectors.with_people(selectors.public_notes().filter(author=user)).order_by(
+        "-published"
+    )
     context = {
         "person": user,
         "name": selectors.author_name(user),
         "notes": notes,
-        "comments": selectors.comments_by(user, request.user)[:50],
+        "comments": selectors.public_comments_by(user)[:50],
     }
     return render(request, "annotations/person.html", context)
 
@@ -168,8 +167,8 @@ def institution_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """An institution's public work and members; its curators (and staff) invite people here."""
     institution = get_object_or_404(Institution, slug=slug)
     notes = selectors.with_people(
-        selectors.listed_notes(request.user).filter(institution=institution)
-    ).order_by("-published", "-pk")
+        selectors.public_notes().filter(institution=institution)
+    ).order_by("-published")
     context: dict[str, Any] = {
         "institution": institution,
         "notes": notes,

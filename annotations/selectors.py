@@ -71,14 +71,6 @@ def notes_visible_to(user: User, *, include_hidden: bool = False) -> QuerySet[No
     return Note.objects.filter(rule)
 
 
-def listed_notes(reader: User | None) -> QuerySet[Note]:
-    """The published notes a page lists for `reader`: public ones for an anonymous reader (or
-    none); for a signed-in reader every published note they may read, as `/notes/` lists."""
-    if reader is None or not reader.is_authenticated:
-        return public_notes()
-    return notes_visible_to(reader).filter(published__isnull=False)
-
-
 def note_visible(note: Note, user: User) -> bool:
     if note.author_id == _user_id(user):
         return True
@@ -173,7 +165,10 @@ def unit_annotations(unit: Unit, reader: User | None = None) -> dict[str, Any]:
     whole and shared by every anonymous visitor, while a signed-in reader's page is neither
     served from nor stored in that cache (`neurons.pagecache.PageCache` skips requests with a
     session cookie). Two queries, and one more for a signed-in reader's institutions."""
-    readable = listed_notes(reader)
+    if reader is not None and reader.is_authenticated:
+        readable = notes_visible_to(reader).filter(published__isnull=False)
+    else:
+        readable = public_notes()
     notes = list(with_people(readable.filter(note_units__unit=unit)).order_by("-published", "-pk"))
     thread = flatten(comment_thread(Comment.objects.filter(unit=unit)))
     return {
@@ -205,12 +200,11 @@ def models_of_note(note: Note) -> set[int]:
     return set(NoteUnit.objects.filter(note=note).values_list("unit__layer__model_id", flat=True))
 
 
-def comments_by(author: Any, reader: User | None = None) -> QuerySet[Comment]:
-    """`author`'s comments that `reader` may see: on units, or on notes listed for them; not
-    deleted or hidden."""
+def public_comments_by(user: Any) -> QuerySet[Comment]:
+    """Comments a stranger may see: on units, or on public notes; not deleted or hidden."""
     return (
-        Comment.objects.filter(author=author, deleted__isnull=True, hidden=False)
-        .filter(Q(unit__isnull=False) | Q(note__in=listed_notes(reader).values("pk")))
+        Comment.objects.filter(author=user, deleted__isnull=True, hidden=False)
+        .filter(Q(unit__isnull=False) | Q(note__in=public_notes()))
         .select_related("unit__layer__model", "note")
         .order_by("-created")
     )

@@ -69,32 +69,3 @@ def test_the_cached_anonymous_page_never_holds_a_members_notes(
         assert hit["X-Page-Cache"] == "hit"
         assert _titles(hit.content.decode(), notes) == {"public"}
         assert "MIT-only" not in hit.content.decode()
-
-
-def test_person_and_institution_pages_list_what_the_reader_may_read(
-    clients: dict[str, Client], notes: dict[str, Any], people: dict[str, Any]
-) -> None:
-    from django.urls import reverse
-
-    from annotations.services import comment_create
-
-    comment_create(author=people["amir"], body="Seen at MIT too", note=notes["institution"])
-    alice = reverse("annotations:person", kwargs={"username": "alice"})
-    amir = reverse("annotations:person", kwargs={"username": "amir"})
-    mit = reverse("annotations:institution", kwargs={"slug": "mit"})
-    for page in (alice, mit):
-        assert _titles(clients["amir"].get(page).content.decode(), notes) == {
-            "public",
-            "institution",
-        }, page
-        for who in ("anon", "bea", "bruno"):
-            assert _titles(clients[who].get(page).content.decode(), notes) == {"public"}, who
-    assert _titles(clients["alice"].get(alice).content.decode(), notes) == {
-        "public",
-        "institution",
-        "private",
-    }
-    comment_line = "on <bdi>MIT-only curve note</bdi>"
-    assert comment_line in clients["alice"].get(amir).content.decode()
-    for who in ("anon", "bea"):
-        assert "MIT-only" not in clients[who].get(amir).content.decode(), who
