@@ -131,3 +131,13 @@ def test_unit_pages_offer_to_add_themselves(client: Client, inceptionv1: Network
     assert f'data-unit-key="{_key(unit)}"' in html
     assert f'class="tray-add" href="{COMPARE}?units={_key(unit)}"' in html
     assert client.get(COMPARE, {"units": _key(unit)}).status_code == 200
+
+
+def test_the_compare_page_starts_a_tray_from_a_shorthand(
+    client: Client, inceptionv1: NetworkModel
+) -> None:
+    page = client.get(COMPARE).content.decode()
+    assert 'name="add"' in page and "Start a tray" in page
+    response = client.get(COMPARE, {"add": "mixed4c 447"})
+    target = _key(_unit(inceptionv1, "mixed4c", 447))
+    assert response.status_code == 302 and response["Location"] == f"{COMPARE}?units={target}"
