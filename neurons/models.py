@@ -12,6 +12,7 @@ class NetworkModel(models.Model):
         PRETRAINED = "pretrained", "pretrained"
         RANDOM = "random", "random init (untrained)"
         FILE = "file", "state-dict file"
+        TRAIN = "train", "trained here (model organism)"
 
     class Status(models.TextChoices):
         IMPORTING = "importing", "importing"
@@ -28,6 +29,16 @@ class NetworkModel(models.Model):
     weights_source = models.CharField(max_length=16, choices=Weights.choices)
     weights_detail = models.CharField(max_length=512, blank=True, help_text="seed or file path")
     weights_sha256 = models.CharField(max_length=64)
+    architecture_revision = models.PositiveIntegerField(
+        default=1,
+        help_text="the registry entry's architecture revision: same weights under another "
+        "forward pass are another version",
+    )
+    training = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="for weights trained here: how (seed, steps, held-out accuracy, times)",
+    )
     weights_url = models.CharField(
         max_length=512,
         blank=True,
@@ -51,7 +62,8 @@ class NetworkModel(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["slug", "version"], name="model_slug_version_unique"),
             models.UniqueConstraint(
-                fields=["slug", "weights_sha256"], name="model_slug_weights_unique"
+                fields=["slug", "weights_sha256", "architecture_revision"],
+                name="model_slug_weights_revision_unique",
             ),
         ]
         indexes = [models.Index(fields=["slug", "status", "-created"])]

@@ -1,10 +1,14 @@
 """Writes to the catalogue. Views, admin, commands, the API and tasks all call these."""
 
+import io
 import logging
 import re
 import traceback
 import uuid
 
+import torch
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
@@ -43,6 +47,23 @@ def _layer_infos(entry: ZooEntry, module: object, input_size: int) -> list[Layer
     return _layer_facts[key]
 
 
+def model_version_label(sha256: str, revision: int) -> str:
+    """The version in URLs: the weights' first 12 hex digits, plus `-r<n>` from revision 2 on
+    (so every version imported before revisions existed keeps its label and URLs)."""
+    label = sha256[:VERSION_DIGITS]
+    return label if revision == 1 else f"{label}-r{revision}"
+
+
+def _store_trained_weights(sha256: str, state_dict: dict[str, torch.Tensor]) -> str:
+    """Keep weights trained here in the default storage, so every worker loads the same ones."""
+    name = f"weights/{sha256}.pt"
+    if not default_storage.exists(name):
+        buffer = io.BytesIO()
+        torch.save(state_dict, buffer)
+        default_storage.save(name, ContentFile(buffer.getvalue()))
+    return name
+
+
 def model_import(
     *,
     registry_key: str,
@@ -66,11 +87,16 @@ def model_import(
         raise ImportFailed(f"{registry_key}: {error}") from None
     size = input_size or entry.input_size
     progress(0.05, f"building {entry.display_name} with {weights.describe()}")
+
+    def training_progress(step: int, steps: int, accuracy: float) -> None:
+        progress(0.05 + 0.25 * step / steps, f"training {step}/{steps}, accuracy {accuracy:.0%}")
+
     try:
-        loaded = load_model(entry, weights, progress=False)
+        loaded = load_model(entry, weights, progress=False, training_progress=training_progress)
     except WeightsError as error:
         raise ImportFailed(str(error)) from None
     sha = loaded.sha256
+    revision = entry.revision
     # A renamed model keeps its new slug for later versions.
     slug = (
         NetworkModel.objects.filter(registry_key=entry.key)
@@ -78,23 +104,32 @@ def model_import(
         .values_list("slug", flat=True)
         .first()
     ) or entry.slug
-    existing = NetworkModel.objects.filter(slug=slug, weights_sha256=sha).first()
+    existing = NetworkModel.objects.filter(
+        slug=slug, weights_sha256=sha, architecture_revision=revision
+    ).first()
     if existing is not None:
         progress(1.0, f"{existing} already imported with these weights (sha256 {sha[:12]}…)")
         return existing
+    detail = str(weights.seed) if weights.source == "random" else weights.path
+    training: dict[str, object] = {}
+    if loaded.training is not None:
+        detail = _store_trained_weights(sha, loaded.module.state_dict())
+        training = {**loaded.training.as_dict(), "description": loaded.training.describe()}
     progress(0.3, f"weights sha256 {sha}; measuring layers at {size} px")
     infos = _layer_infos(entry, loaded.module, size)
     progress(0.6, f"{len(infos)} layers, {sum(i.num_units for i in infos)} units; writing")
     with transaction.atomic():
         model = NetworkModel.objects.create(
             slug=slug,
-            version=sha[:VERSION_DIGITS],
+            version=model_version_label(sha, revision),
             display_name=entry.display_name,
             family=entry.family,
             registry_key=entry.key,
             weights_source=weights.source,
-            weights_detail=str(weights.seed) if weights.source == "random" else weights.path,
+            weights_detail=detail,
             weights_sha256=sha,
+            architecture_revision=revision,
+            training=training,
             weights_url=entry.weights_url,
             training_dataset=entry.training_dataset,
             input_size=size,

@@ -19,6 +19,7 @@ from neurons.api import MODEL_REF, _model_or_none, accepted
 from neurons.apicache import CatalogueCachedReads
 from neurons.models import NetworkModel, Unit
 from neurons.serializers import AcceptedSerializer, absolute
+from rendering.engine.circuits import kernel_sign
 from rendering.models import Connection, Dataset, Render, RenderJob, TuningCurve, UnitExamples
 from rendering.serializers import (
     ConnectionsRequestSerializer,
@@ -194,6 +195,7 @@ class UnitConnectionsView(generics.GenericAPIView[Unit]):
                         "unit": other_pk,
                         "url": self._unit_url(request, other_pk),
                         "strength": row.strengths[rank],
+                        "sign": kernel_sign(kernels[rank]),
                         "method": row.pair.method,
                         "kernel": kernels[rank].astype(float).round(6).tolist(),
                         "thumbnail_url": absolute({"request": request}, thumb.thumbnail.url)
