@@ -98,6 +98,11 @@ class Layer(models.Model):
     output_shape = models.JSONField(help_text="(C, H, W) or (C,) at the model's input size")
     receptive_field = models.PositiveIntegerField(help_text="pixels, clipped to the input")
     receptive_field_stride = models.PositiveIntegerField(help_text="0 for non-spatial layers")
+    receptive_field_offset = models.FloatField(
+        default=0.0,
+        help_text="pixels from the (i + 0.5) x input / map cell centre to the measured centre of "
+        "unit i's receptive field (asymmetric padding); used for crops and tuning stimuli",
+    )
 
     class Meta:
         ordering = ["model", "order"]

@@ -168,6 +168,7 @@ class LayerSerializer(serializers.ModelSerializer[Layer]):
             "spatial",
             "receptive_field",
             "receptive_field_stride",
+            "receptive_field_offset",
         ]
 
     def get_model(self, layer: Layer) -> str:

@@ -1,5 +1,6 @@
 """Writes to the catalogue. Views, admin, commands, the API and tasks all call these."""
 
+import hashlib
 import io
 import logging
 import re
@@ -48,10 +49,12 @@ def _layer_infos(entry: ZooEntry, module: object, input_size: int) -> list[Layer
 
 
 def model_version_label(sha256: str, revision: int) -> str:
-    """The version in URLs: the weights' first 12 hex digits, plus `-r<n>` from revision 2 on
-    (so every version imported before revisions existed keeps its label and URLs)."""
-    label = sha256[:VERSION_DIGITS]
-    return label if revision == 1 else f"{label}-r{revision}"
+    """The version in URLs (hex, as URLs expect): the weights' first 12 hex digits under
+    architecture revision 1, so every version imported before revisions existed keeps its
+    label and URLs; from revision 2 on, the first 12 of sha256("<weights sha256>:r<n>")."""
+    if revision == 1:
+        return sha256[:VERSION_DIGITS]
+    return hashlib.sha256(f"{sha256}:r{revision}".encode()).hexdigest()[:VERSION_DIGITS]
 
 
 def _store_trained_weights(sha256: str, state_dict: dict[str, torch.Tensor]) -> str:
@@ -150,6 +153,7 @@ def model_import(
                 output_shape=list(info.output_shape),
                 receptive_field=info.receptive_field,
                 receptive_field_stride=info.receptive_field_stride,
+                receptive_field_offset=info.receptive_field_offset,
             )
             for order, info in enumerate(infos)
         )

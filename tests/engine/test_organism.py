@@ -10,7 +10,9 @@ from rendering.engine.zoo.organism import CLASSES, StimuliCNN, draw_class, draw_
 from rendering.engine.zoo.training import TrainingConfig, held_out, train
 from rendering.engine.zoo.weights import state_dict_sha256
 
-TINY = TrainingConfig(steps=3, batch_size=8, width=4, size=32, classes=(0, 12), held_out_per_class=2)
+TINY = TrainingConfig(
+    steps=3, batch_size=8, width=4, size=32, classes=(0, 12), held_out_per_class=2
+)
 
 
 def test_classes_cover_orientation_curve_colour_and_texture() -> None:

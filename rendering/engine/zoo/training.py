@@ -37,8 +37,8 @@ TrainingProgress = Callable[[int, int, float], None]
 class TrainingConfig:
     """How the organism is trained. The defaults are the registry's; tests use tiny ones."""
 
-    steps: int = 1200
-    batch_size: int = 64
+    steps: int = 1000
+    batch_size: int = 32
     lr: float = 3e-3
     width: int = 16
     size: int = INPUT_SIZE
