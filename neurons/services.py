@@ -180,10 +180,15 @@ def import_job_create(
 ) -> ImportJob:
     """Validate the request, write the job row and enqueue its task when the row is committed."""
     try:
-        get_entry(registry_key)
+        entry = get_entry(registry_key)
         WeightsSpec(source=weights_source, seed=seed, path=weights_path)
     except (UnknownModelError, WeightsError, ValueError) as error:
         raise ImportFailed(str(error)) from None
+    if weights_source == "train" and entry.train is None:
+        raise ImportFailed(
+            f"{registry_key} cannot be trained here (only model organisms such as stimuli-cnn "
+            "can); use --weights pretrained, random or a state-dict file"
+        )
     job = ImportJob.objects.create(
         registry_key=registry_key,
         weights_source=weights_source,

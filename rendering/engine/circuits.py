@@ -674,6 +674,7 @@ def expanded_weights(
         image = preprocess(image)
     with frozen_eval(model), torch.no_grad():
         probe = _probe(model, source, target, image)
+        composed: tuple[np.ndarray, np.ndarray] | None
         if probe.run.flat:
             array = _fully_connected(model, source, target, image, probe.run)
             composed = array, _strength(array)

@@ -33,7 +33,9 @@ REDIRECT_FLAG = "relu_redirect"  # the traced graph's buffer that switches the r
 class _RedirectedReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, enabled: Tensor | None) -> Tensor:
-        ctx.save_for_backward(x, enabled if enabled is not None else torch.ones((), dtype=bool))
+        ctx.save_for_backward(
+            x, enabled if enabled is not None else torch.ones((), dtype=torch.bool)
+        )
         return x.clamp(min=0)
 
     @staticmethod

@@ -89,3 +89,10 @@ def test_a_new_architecture_revision_is_a_new_version(
     assert Client().get(url).status_code == 200
     # Importing again under revision 2 finds the revision-2 version.
     assert model_import(registry_key="stimuli-cnn", weights=WeightsSpec("train")).pk == second.pk
+
+
+def test_a_model_without_a_training_recipe_cannot_be_trained() -> None:
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="alexnet cannot be trained here"):
+        call_command("import_model", "alexnet", weights="train")

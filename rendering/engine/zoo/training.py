@@ -147,7 +147,8 @@ def train(
     *,
     progress: TrainingProgress | None = None,
 ) -> TrainedWeights:
-    """Train a StimuliCNN from scratch: Adam, cosine learning rate, fresh images every step."""
+    """Train a StimuliCNN from scratch: Adam, cosine learning rate, fresh images every step,
+    one-vs-rest logistic loss on the class logits."""
     config = config or DEFAULT_CONFIG
     started, cpu_started = time.perf_counter(), time.process_time()
     with _deterministic():
@@ -168,7 +169,11 @@ def train(
             images, labels = images[: config.batch_size], labels[: config.batch_size]
             target = torch.from_numpy(labels)
             logits = model(normalize(torch.from_numpy(images)))
-            loss = F.cross_entropy(logits, target)
+            # One-vs-rest: every logit learns to detect its own class against all others (not
+            # merely to beat them, as with softmax), so a class unit's top images are its class.
+            loss = F.binary_cross_entropy_with_logits(
+                logits, F.one_hot(target, logits.shape[1]).float()
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
