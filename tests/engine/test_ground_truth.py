@@ -13,9 +13,9 @@ from rendering.engine.stimuli import colour_patches, gratings
 from rendering.engine.zoo.organism import CLASSES, StimuliCNN
 from rendering.engine.zoo.training import TrainingConfig, held_out, normalize, train
 
-# Two orientations and three hues at 32 px: a few CPU seconds of training.
+# Four orientations and three hues at 32 px: a few CPU seconds of training.
 TINY = TrainingConfig(
-    steps=200, batch_size=30, width=8, size=32, classes=(0, 4, 12, 14, 16), held_out_per_class=12
+    steps=300, batch_size=30, width=8, size=32, classes=(0, 2, 4, 6, 12, 14, 16), held_out_per_class=12
 )
 
 
@@ -28,7 +28,7 @@ def truth() -> GroundTruth:
     model.eval()
     images, labels = held_out(0, TINY)
     return check_organism(
-        model, TINY.class_indices, images, labels, preprocess=normalize, size=TINY.size, steps=96
+        model, TINY.class_indices, images, labels, preprocess=normalize, size=TINY.size, steps=128
     )
 
 
@@ -48,14 +48,16 @@ def test_mean_hue_reads_a_colour_patch(hue: float) -> None:
 
 def test_every_class_is_checked(truth: GroundTruth) -> None:
     assert [r.name for r in truth.classes] == [CLASSES[i].name for i in TINY.class_indices]
-    assert truth.renders.shape == (5, 32, 32, 3)
+    assert truth.renders.shape == (7, 32, 32, 3)
     assert truth.summary().startswith("summary render_hits=")
 
 
-def test_renders_activate_their_units_at_least_as_much_as_the_best_example(
+def test_orientation_renders_activate_their_units_more_than_the_best_example(
     truth: GroundTruth,
 ) -> None:
-    assert truth.render_hits >= 0.8, truth.classes
+    # Colour renders fall short of their best examples (as at full size: see the README).
+    orientation = [r for r in truth.classes if r.kind == "orientation"]
+    assert all(r.render_hit for r in orientation), orientation
 
 
 def test_orientation_renders_and_tuning_recover_the_trained_orientation(
@@ -73,7 +75,7 @@ def test_colour_renders_and_tuning_recover_the_trained_hue(truth: GroundTruth) -
 
 
 def test_top_held_out_examples_are_of_the_units_class(truth: GroundTruth) -> None:
-    assert truth.examples_precision >= 0.8, truth.classes
+    assert truth.examples_precision == 1.0, truth.classes
 
 
 def test_expanded_weight_inputs_are_not_all_one_unit(truth: GroundTruth) -> None:
