@@ -15,7 +15,12 @@ from rendering.engine.zoo.training import TrainingConfig, held_out, normalize, t
 
 # Four orientations and three hues at 32 px: a few CPU seconds of training.
 TINY = TrainingConfig(
-    steps=300, batch_size=30, width=8, size=32, classes=(0, 2, 4, 6, 12, 14, 16), held_out_per_class=12
+    steps=300,
+    batch_size=30,
+    width=8,
+    size=32,
+    classes=(0, 2, 4, 6, 12, 14, 16),
+    held_out_per_class=12,
 )
 
 
