@@ -12,6 +12,7 @@ class NetworkModel(models.Model):
         PRETRAINED = "pretrained", "pretrained"
         RANDOM = "random", "random init (untrained)"
         FILE = "file", "state-dict file"
+        TRAIN = "train", "trained here (model organism)"
 
     class Status(models.TextChoices):
         IMPORTING = "importing", "importing"
@@ -28,6 +29,16 @@ class NetworkModel(models.Model):
     weights_source = models.CharField(max_length=16, choices=Weights.choices)
     weights_detail = models.CharField(max_length=512, blank=True, help_text="seed or file path")
     weights_sha256 = models.CharField(max_length=64)
+    architecture_revision = models.PositiveIntegerField(
+        default=1,
+        help_text="the registry entry's architecture revision: same weights under another "
+        "forward pass are another version",
+    )
+    training = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="for weights trained here: how (seed, steps, held-out accuracy, times)",
+    )
     weights_url = models.CharField(
         max_length=512,
         blank=True,
@@ -51,7 +62,8 @@ class NetworkModel(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["slug", "version"], name="model_slug_version_unique"),
             models.UniqueConstraint(
-                fields=["slug", "weights_sha256"], name="model_slug_weights_unique"
+                fields=["slug", "weights_sha256", "architecture_revision"],
+                name="model_slug_weights_revision_unique",
             ),
         ]
         indexes = [models.Index(fields=["slug", "status", "-created"])]
@@ -90,6 +102,11 @@ class Layer(models.Model):
         max_length=400,
         blank=True,
         help_text="for a classifier's output layer whose units have no class names: why not",
+    )
+    receptive_field_offset = models.FloatField(
+        default=0.0,
+        help_text="pixels from the (i + 0.5) x input / map cell centre to the measured centre of "
+        "unit i's receptive field (asymmetric padding); used for crops and tuning stimuli",
     )
 
     class Meta:

@@ -169,6 +169,7 @@ class LayerSerializer(serializers.ModelSerializer[Layer]):
             "receptive_field",
             "receptive_field_stride",
             "class_names_note",
+            "receptive_field_offset",
         ]
 
     def get_model(self, layer: Layer) -> str:

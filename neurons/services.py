@@ -1,10 +1,15 @@
 """Writes to the catalogue. Views, admin, commands, the API and tasks all call these."""
 
+import hashlib
+import io
 import logging
 import re
 import traceback
 import uuid
 
+import torch
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
@@ -44,6 +49,25 @@ def _layer_infos(entry: ZooEntry, module: object, input_size: int) -> list[Layer
     return _layer_facts[key]
 
 
+def model_version_label(sha256: str, revision: int) -> str:
+    """The version in URLs (hex, as URLs expect): the weights' first 12 hex digits under
+    architecture revision 1, so every version imported before revisions existed keeps its
+    label and URLs; from revision 2 on, the first 12 of sha256("<weights sha256>:r<n>")."""
+    if revision == 1:
+        return sha256[:VERSION_DIGITS]
+    return hashlib.sha256(f"{sha256}:r{revision}".encode()).hexdigest()[:VERSION_DIGITS]
+
+
+def _store_trained_weights(sha256: str, state_dict: dict[str, torch.Tensor]) -> str:
+    """Keep weights trained here in the default storage, so every worker loads the same ones."""
+    name = f"weights/{sha256}.pt"
+    if not default_storage.exists(name):
+        buffer = io.BytesIO()
+        torch.save(state_dict, buffer)
+        default_storage.save(name, ContentFile(buffer.getvalue()))
+    return name
+
+
 def model_import(
     *,
     registry_key: str,
@@ -67,11 +91,16 @@ def model_import(
         raise ImportFailed(f"{registry_key}: {error}") from None
     size = input_size or entry.input_size
     progress(0.05, f"building {entry.display_name} with {weights.describe()}")
+
+    def training_progress(step: int, steps: int, accuracy: float) -> None:
+        progress(0.05 + 0.25 * step / steps, f"training {step}/{steps}, accuracy {accuracy:.0%}")
+
     try:
-        loaded = load_model(entry, weights, progress=False)
+        loaded = load_model(entry, weights, progress=False, training_progress=training_progress)
     except WeightsError as error:
         raise ImportFailed(str(error)) from None
     sha = loaded.sha256
+    revision = entry.revision
     # A renamed model keeps its new slug for later versions.
     slug = (
         NetworkModel.objects.filter(registry_key=entry.key)
@@ -79,23 +108,32 @@ def model_import(
         .values_list("slug", flat=True)
         .first()
     ) or entry.slug
-    existing = NetworkModel.objects.filter(slug=slug, weights_sha256=sha).first()
+    existing = NetworkModel.objects.filter(
+        slug=slug, weights_sha256=sha, architecture_revision=revision
+    ).first()
     if existing is not None:
         progress(1.0, f"{existing} already imported with these weights (sha256 {sha[:12]}…)")
         return existing
+    detail = str(weights.seed) if weights.source == "random" else weights.path
+    training: dict[str, object] = {}
+    if loaded.training is not None:
+        detail = _store_trained_weights(sha, loaded.module.state_dict())
+        training = {**loaded.training.as_dict(), "description": loaded.training.describe()}
     progress(0.3, f"weights sha256 {sha}; measuring layers at {size} px")
     infos = _layer_infos(entry, loaded.module, size)
     progress(0.6, f"{len(infos)} layers, {sum(i.num_units for i in infos)} units; writing")
     with transaction.atomic():
         model = NetworkModel.objects.create(
             slug=slug,
-            version=sha[:VERSION_DIGITS],
+            version=model_version_label(sha, revision),
             display_name=entry.display_name,
             family=entry.family,
             registry_key=entry.key,
             weights_source=weights.source,
-            weights_detail=str(weights.seed) if weights.source == "random" else weights.path,
+            weights_detail=detail,
             weights_sha256=sha,
+            architecture_revision=revision,
+            training=training,
             weights_url=entry.weights_url,
             training_dataset=entry.training_dataset,
             input_size=size,
@@ -116,6 +154,7 @@ def model_import(
                 output_shape=list(info.output_shape),
                 receptive_field=info.receptive_field,
                 receptive_field_stride=info.receptive_field_stride,
+                receptive_field_offset=info.receptive_field_offset,
             )
             for order, info in enumerate(infos)
         )
@@ -143,10 +182,15 @@ def import_job_create(
 ) -> ImportJob:
     """Validate the request, write the job row and enqueue its task when the row is committed."""
     try:
-        get_entry(registry_key)
+        entry = get_entry(registry_key)
         WeightsSpec(source=weights_source, seed=seed, path=weights_path)
     except (UnknownModelError, WeightsError, ValueError) as error:
         raise ImportFailed(str(error)) from None
+    if weights_source == "train" and entry.train is None:
+        raise ImportFailed(
+            f"{registry_key} cannot be trained here (only model organisms such as stimuli-cnn "
+            "can); use --weights pretrained, random or a state-dict file"
+        )
     job = ImportJob.objects.create(
         registry_key=registry_key,
         weights_source=weights_source,

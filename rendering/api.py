@@ -21,6 +21,7 @@ from neurons.apicache import CatalogueCachedReads
 from neurons.idempotency import idempotent
 from neurons.models import NetworkModel, Unit
 from neurons.serializers import AcceptedSerializer, absolute
+from rendering.engine.circuits import kernel_sign
 from rendering.models import Connection, Dataset, Render, RenderJob, TuningCurve, UnitExamples
 from rendering.serializers import (
     ConnectionsRequestSerializer,
@@ -197,6 +198,7 @@ class UnitConnectionsView(generics.GenericAPIView[Unit]):
                         "unit": other_pk,
                         "url": self._unit_url(request, other_pk),
                         "strength": row.strengths[rank],
+                        "sign": kernel_sign(kernels[rank]),
                         "method": row.pair.method,
                         "kernel": kernels[rank].astype(float).round(6).tolist(),
                         "thumbnail_url": absolute({"request": request}, thumb.thumbnail.url)

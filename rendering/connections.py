@@ -1,6 +1,7 @@
 """Connections between units: computed once per layer pair by a job, read by pages and the API."""
 
 import io
+import math
 from typing import Any
 
 import numpy as np
@@ -15,11 +16,23 @@ from rendering.engine.zoo import LoadedModel
 from rendering.models import Connection, LayerConnection, RenderJob
 from rendering.storage import store_content
 
+# A fully connected layer's kernels span the whole map before it: (units, C, H, W) floats.
+MAX_FULLY_CONNECTED = 1 << 26
+
 
 def layer_pairs(model: NetworkModel) -> list[tuple[Layer, Layer]]:
-    """Consecutive spatial layers, in order: each later layer's inputs come from the one before."""
-    layers = [layer for layer in model.layers.order_by("order") if layer.spatial]
-    return list(zip(layers, layers[1:], strict=False))
+    """Consecutive spatial layers, in order: each later layer's inputs come from the one before;
+    and the first fully connected layer after the last spatial one (class logits), where its
+    kernels fit in memory."""
+    ordered = list(model.layers.order_by("order"))
+    layers = [layer for layer in ordered if layer.spatial]
+    pairs = list(zip(layers, layers[1:], strict=False))
+    if layers and layers[-1] is not ordered[-1]:
+        last = layers[-1]
+        head = ordered[ordered.index(last) + 1]
+        if head.num_units * math.prod(last.output_shape) <= MAX_FULLY_CONNECTED:
+            pairs.append((last, head))
+    return pairs
 
 
 def connection_jobs_create(

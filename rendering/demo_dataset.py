@@ -117,3 +117,26 @@ def demo_dataset_build(folder: Path) -> int:
     )
     marker.write_text("\n".join(lines) + "\n")
     return count
+
+
+ORGANISM_LICENCE = "generated stimuli (this project's own; no third-party content)"
+
+
+def organism_held_out_build(folder: Path, *, per_class: int = 20, seed: int = 0) -> int:
+    """The model organism's held-out stimuli as PNGs, one folder per class (ImageFolder style):
+    the images its training never saw (training.held_out), to register as a dataset."""
+    from rendering.engine.zoo.organism import CLASSES
+    from rendering.engine.zoo.training import DEFAULT_CONFIG, held_out
+
+    images, labels = held_out(seed, DEFAULT_CONFIG, per_class)
+    pixels = np.round(images.transpose(0, 2, 3, 1) * 255).astype(np.uint8)
+    counts: dict[int, int] = {}
+    for image, label in zip(pixels, labels, strict=True):
+        name = CLASSES[DEFAULT_CONFIG.class_indices[label]].name
+        slug = "".join(c if c.isalnum() else "-" for c in name.replace("°", "deg")).strip("-")
+        target = folder / f"{label:02d}-{slug}" / f"{counts.get(label, 0):03d}.png"
+        counts[label] = counts.get(label, 0) + 1
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(target)
+    return len(pixels)

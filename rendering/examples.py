@@ -388,6 +388,7 @@ def _store_examples(
                         map_size=map_size,
                         input_size=size,
                         receptive_field=layer.receptive_field or size,
+                        offset=layer.receptive_field_offset,
                     )
                     crops.append(crop(images[int(image_id)], box, crop_px))
                     listed.append(
@@ -477,6 +478,7 @@ def tuning_compute(*, job: RenderJob, loaded: LoadedModel, progress: Progress) -
         None,
         input_size=job.params["size"],
         receptive_field=layer.receptive_field or job.params["size"],
+        receptive_field_offset=layer.receptive_field_offset,
         map_size=map_size,
         preprocess=loaded.entry.preprocessing,
         device=render_device(),

@@ -16,7 +16,7 @@ DATA_TECHNIQUES = ("examples", "tuning")
 COMMON: dict[str, Any] = {"size": 224, "steps": 512, "seed": 0, "lr": 0.05, "transforms": True}
 EXTRA: dict[str, dict[str, Any]] = {
     "diversity": {"diversity": 4, "diversity_weight": 100.0},
-    "caricature": {"image_sha256": "", "power": 1.0},
+    "caricature": {"image_sha256": "", "power": 0.0},  # Lucid's recipe: the plain dot product
 }
 WEIGHT_PARAMS: dict[str, Any] = {"source": "", "top": 50}
 DATA_PARAMS: dict[str, dict[str, Any]] = {

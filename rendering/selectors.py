@@ -7,6 +7,7 @@ import numpy as np
 from django.db.models import Q, QuerySet
 
 from neurons.models import Layer, NetworkModel, Unit
+from rendering.engine.circuits import kernel_sign
 from rendering.models import (
     Connection,
     LayerConnection,
@@ -61,6 +62,7 @@ class ConnectedUnit:
     layer: str
     index: int
     strength: float
+    sign: str  # excitatory | inhibitory | mixed (circuits.kernel_sign)
     kernel_png: str  # data: URI of the kernel heatmap, one pixel per kernel position
     kernel_size: int
     thumbnail: Render | None
@@ -119,6 +121,7 @@ def unit_connections(unit: Unit, *, shown: int = 12) -> dict[str, list[Connected
                     layer=other.name,
                     index=index,
                     strength=row.strengths[position],
+                    sign=kernel_sign(kernels[position]),
                     kernel_png=_heatmap(kernels[position].astype(np.float32)),
                     kernel_size=k,
                     thumbnail=thumbs.get((other.pk, index)),

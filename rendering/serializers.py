@@ -166,6 +166,10 @@ class ConnectedUnitSerializer(serializers.Serializer[dict[str, Any]]):
     unit = serializers.IntegerField(help_text="the other unit's id")
     url = serializers.URLField(help_text="the other unit in the API")
     strength = serializers.FloatField(help_text="signed L2 norm of the kernel")
+    sign = serializers.ChoiceField(
+        choices=["excitatory", "inhibitory", "mixed"],
+        help_text="the sign of the kernel's sum, or mixed when |sum| < 0.25 × its L1 norm",
+    )
     method = serializers.CharField(help_text="direct or expanded weights")
     kernel = serializers.ListField(
         child=serializers.ListField(child=serializers.FloatField()),

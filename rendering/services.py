@@ -1,5 +1,6 @@
 """Render jobs: create them, run them, reap stale ones. Admin, commands, pages and tasks call these."""
 
+import io
 import logging
 import time
 import traceback
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Concat
@@ -68,7 +70,11 @@ def network_module(network: NetworkModel) -> LoadedModel:
             seed=int(network.weights_detail) if network.weights_source == "random" else 0,
             path=network.weights_detail if network.weights_source == "file" else "",
         )
-        loaded = load_model(get_entry(network.registry_key), weights)
+        stored = None
+        if network.weights_source == "train":  # trained once at import, kept in the storage
+            with default_storage.open(network.weights_detail, "rb") as file:
+                stored = torch.load(io.BytesIO(file.read()), map_location="cpu", weights_only=True)
+        loaded = load_model(get_entry(network.registry_key), weights, state_dict=stored)
         if loaded.sha256 != network.weights_sha256:
             raise RenderRefused(
                 f"the weights loaded for {network} hash to {loaded.sha256[:12]}, not "

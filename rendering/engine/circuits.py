@@ -73,7 +73,7 @@ from torch.autograd.function import BackwardCFunction
 from rendering.engine.linearize import Linearized, NotComposable, Stack, Tape, compose
 from rendering.engine.truncation import frozen_eval, resolve_layer
 
-__all__ = ["Connections", "expanded_weights", "top_connections"]
+__all__ = ["Connections", "expanded_weights", "kernel_sign", "top_connections"]
 
 SUPPORT_TOLERANCE = 1e-5  # relative to the largest response: below it a position is unreached
 MATCH_TOLERANCE = 1e-4  # relative: two kernels computed on different maps agree
@@ -90,7 +90,9 @@ class Connections:
     source: str  # A's module path
     target: str  # B's module path
     kernels: np.ndarray  # float32 (C_B, C_A, kh, kw): B channel b's kernel over A channel a
-    strength: np.ndarray  # float32 (C_B, C_A): kernel L2 norm, signed by the sign of its sum
+    # float32 (C_B, C_A): kernel L2 norm, signed by the sign of its sum (the ranking; whether a
+    # kernel counts as excitatory, inhibitory or mixed is `kernel_sign`)
+    strength: np.ndarray
     method: str  # "direct" (one convolution joins A and B, kernels are its weights) or "expanded"
 
 
@@ -109,6 +111,7 @@ class _Run:
     injected: Tensor | None = None  # what replaced it
     target_output: Tensor | None = None
     conv_weights: list[Tensor] = field(default_factory=list)
+    flat: bool = False  # the target is fully connected, (N, C), seen as (N, C, 1, 1)
 
 
 @contextmanager
@@ -145,9 +148,11 @@ def _hooked(
                 f"source {source!r} must run before target {target!r}; pass the earlier "
                 "layer as source"
             )
-        if not isinstance(output, Tensor) or output.dim() != 4:
-            raise ValueError(f"connections need spatial layers; {target!r} is not (N, C, H, W)")
-        run.target_output = output
+        if not isinstance(output, Tensor) or output.dim() not in (2, 4):
+            raise ValueError(f"connections need (N, C[, H, W]) layers; {target!r} is not")
+        # A fully connected target (class logits) is one position: its kernel spans A's map.
+        run.flat = output.dim() == 2
+        run.target_output = output[:, :, None, None] if run.flat else output
         run.conv_weights = list(mode.conv_weights)
         raise _StopForward
 
@@ -439,6 +444,22 @@ def _direct(kernels: np.ndarray, conv_weights: list[Tensor]) -> Tensor | None:
     return weight
 
 
+# A kernel whose positive and negative parts nearly cancel is neither excitatory nor inhibitory:
+# "mixed" when |sum| < MIXED_FRACTION * its L1 norm (the sign of the sum alone called 22 % of
+# InceptionV1's mixed3a -> mixed3b kernels one or the other though they nearly cancel).
+MIXED_FRACTION = 0.25
+EXCITATORY, INHIBITORY, MIXED = "excitatory", "inhibitory", "mixed"
+
+
+def kernel_sign(kernel: np.ndarray) -> str:
+    """ "excitatory" (sum > 0), "inhibitory" (sum < 0) or "mixed" (|sum| < 0.25 x L1 norm)."""
+    values = np.asarray(kernel, dtype=np.float64)
+    total, l1 = float(values.sum()), float(np.abs(values).sum())
+    if abs(total) < MIXED_FRACTION * l1 or l1 == 0:
+        return MIXED
+    return EXCITATORY if total > 0 else INHIBITORY
+
+
 def _strength(kernels: np.ndarray) -> np.ndarray:
     flat = torch.from_numpy(kernels).flatten(2)  # (C_B, C_A, taps)
     norm, total = _norm_and_sum(flat.flatten(0, 1).T)
@@ -653,7 +674,12 @@ def expanded_weights(
         image = preprocess(image)
     with frozen_eval(model), torch.no_grad():
         probe = _probe(model, source, target, image)
-        composed = _composed(model, source, target, image, probe)
+        composed: tuple[np.ndarray, np.ndarray] | None
+        if probe.run.flat:
+            array = _fully_connected(model, source, target, image, probe.run)
+            composed = array, _strength(array)
+        else:
+            composed = _composed(model, source, target, image, probe)
         if composed is None:
             measured = _measured(model, source, target, image, probe.run)
             array = np.ascontiguousarray(measured.float().cpu().numpy())
@@ -665,6 +691,24 @@ def expanded_weights(
         kernels, method = direct.float().cpu().numpy().copy(), "direct"
         strength = _strength(kernels)
     return Connections(source, target, kernels, strength, method)
+
+
+def _fully_connected(
+    model: nn.Module, source: str, target: str, image: Tensor, run: _Run
+) -> np.ndarray:
+    """A fully connected target (class logits): each B unit's kernel spans A's whole map at the
+    model's size, and is the gradient of the unit with respect to A's output (the linearized
+    path is linear, so the gradient is the map itself): (C_B, C_A, H, W)."""
+    assert run.target_output is not None
+    channels_b = run.target_output.shape[1]
+    with torch.enable_grad():
+        zeros = torch.zeros(
+            (channels_b, *run.source_shape[1:]), device=image.device, requires_grad=True
+        )
+        out = _forward(model, source, target, image, zeros).target_output
+        assert out is not None
+        (grad,) = torch.autograd.grad(out[:, :, 0, 0].diagonal().sum(), zeros)
+    return np.ascontiguousarray(grad.float().cpu().numpy())
 
 
 def _mix(channels: int, device: torch.device) -> Tensor:

@@ -904,17 +904,24 @@ def _streams(
 
 
 def receptive_field_box(
-    y: int, x: int, *, map_size: tuple[int, int], input_size: int, receptive_field: int
+    y: int,
+    x: int,
+    *,
+    map_size: tuple[int, int],
+    input_size: int,
+    receptive_field: int,
+    offset: float = 0.0,
 ) -> tuple[int, int, int, int]:
     """(top, left, bottom, right), bottom/right exclusive: the input pixels unit (y, x) sees.
 
-    A `receptive_field`-sided square centred on the unit's cell of the input, clipped to the
-    image.
+    A `receptive_field`-sided square centred on the unit's cell of the input moved by the
+    layer's measured `offset` (LayerInfo.receptive_field_offset: padding that is not
+    symmetric moves every field by up to half a stride), clipped to the image.
     """
     height, width = map_size
 
     def span(index: int, cells: int) -> tuple[int, int]:
-        centre = (index + 0.5) * input_size / cells
+        centre = (index + 0.5) * input_size / cells + offset
         start = math.floor(centre - receptive_field / 2 + 0.5)
         return max(0, start), min(input_size, start + receptive_field)
 

@@ -35,6 +35,9 @@ class Problem:
 
     def evaluate(self, images: Tensor, step: int | None) -> Tensor:
         """Per-image objective; `step=None` scores the images as they are, untransformed."""
+        set_step = getattr(self.forward, "set_step", None)
+        if step is not None and set_step is not None:
+            set_step(step)  # the redirected ReLU gradient is on for the first steps only
         if self.companion is not None:
             images = torch.cat([images, self.companion])
         if step is not None and self.schedule is not None:

@@ -81,17 +81,19 @@ def deepdream(acts: Tensor) -> Tensor:
     return acts.pow(2).mean(dim=(1, 2, 3))
 
 
-def caricature(acts: Tensor, target: Tensor, power: float = 1.0) -> Tensor:
-    """dot(act, target) * max(cos(act, target), 0.1) ** power, per image.
+def caricature(acts: Tensor, target: Tensor, power: float = 0.0) -> Tensor:
+    """dot(act, target) * max(dot(act, target) / |act|, 0.1) ** power, per image.
 
-    After Lucid's caricature recipe (lucid/recipes/caricature.py, `dot_compare`): maximizing
-    the dot product alone rewards any large activation, the cosine factor keeps the image's
-    direction in activation space on the target's, and `power` trades the two (0 is plain
-    feature inversion by dot product). Lucid divides the dot product by the target's norm
-    only; we use the true cosine so `power` means what its name says.
+    Lucid's caricature recipe (lucid/recipes/caricature.py, `dot_compare`), term for term:
+    `acts` are the optimized image's activations, `target` the input image's; the "cosine"
+    divides the dot product by the norm of the *optimized* image's activations only (it is the
+    target's length along the image's direction, not a true cosine), floored at 0.1. Lucid's
+    default power is 0: the plain dot product. A higher power favours images whose activation
+    direction follows the target's over ones that are merely large; the power used is recorded
+    with every render.
     """
     acts = as_spatial(acts).float().flatten(1)
     target = as_spatial(target).float().flatten(1)
     dot = (acts * target).sum(dim=1)
-    cossim = F.cosine_similarity(acts, target, dim=1, eps=1e-8)
+    cossim = dot / (acts.norm(dim=1) + 1e-6)
     return dot * cossim.clamp(min=CARICATURE_COSSIM_FLOOR) ** power

@@ -149,7 +149,7 @@ def render_layer(
     lr: float = 0.05,
     transforms: bool = True,
     preprocess: Preprocess | None = None,
-    caricature_power: float = 1.0,
+    caricature_power: float = 0.0,
     progress: Progress | None = None,
     compile: bool = False,
 ) -> RenderResult:
@@ -157,7 +157,8 @@ def render_layer(
 
     Caricature follows Lucid's caricature recipe: the input image rides along in the batch,
     transformed like the optimized one each step, and the objective is
-    dot(act, act_input) * max(cos, 0.1) ** caricature_power (see objectives.caricature).
+    dot(act, act_input) * max(dot / |act|, 0.1) ** caricature_power, with Lucid's default
+    power 0 (see objectives.caricature).
     """
     started = time.perf_counter()
     if technique not in ("deepdream", "caricature"):

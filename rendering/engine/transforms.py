@@ -9,6 +9,12 @@ That is cheaper, differentiable in one pass, lets every image draw its own warp,
 the canvas a fixed (size + 24)^2 so shapes never change between steps (oneDNN, cuDNN and
 torch.compile all cache per shape). The one difference from Lucent: a scale above 1 crops the
 outer border of the padded canvas instead of growing the canvas.
+
+Jitter is centred, as Lucid's: its `jitter(d)` takes a random (size - d) crop, so the content
+moves by -d/2..+d/2 around where it was (integer offsets 0..d of the crop). Lucent's (and our
+former) jitter translates by 0..d-1 in one direction, which puts the content about 5 px
+down-right on average over the two jitters. We shift by one of -d/2..+d/2 in whole pixels
+(d + 1 values, mean 0) and keep the canvas size.
 """
 
 from __future__ import annotations
@@ -29,22 +35,28 @@ ANGLES_DEG = tuple(range(-10, 11)) + (0,) * 5
 SECOND_JITTER = 4
 
 DESCRIPTION = (
-    f"pad {PAD} (constant {PAD_VALUE}), jitter {FIRST_JITTER}, scale {SCALES[0]:.2f}-"
+    f"pad {PAD} (constant {PAD_VALUE}), centred jitter {FIRST_JITTER}, scale {SCALES[0]:.2f}-"
     f"{SCALES[-1]:.2f} (11 steps), rotate {ANGLES_DEG[0]}..{ANGLES_DEG[20]} deg, "
-    f"jitter {SECOND_JITTER}; one bilinear affine resample per image per step"
+    f"centred jitter {SECOND_JITTER}; one bilinear affine resample per image per step"
 )
+
+
+def _centred_jitter(generator: torch.Generator, steps: int, d: int) -> torch.Tensor:
+    """(steps, 2) shifts in pixels, each one of -d/2, -d/2 + 1, …, d/2 (Lucid's crop offsets
+    0..d, measured from the centre)."""
+    return torch.randint(0, d + 1, (steps, 2), generator=generator).double() - d / 2
 
 
 def _affine_thetas(generator: torch.Generator, steps: int, canvas: int) -> Tensor:
     """(steps, 2, 3) maps from output to input coordinates, in affine_grid's [-1, 1] units."""
-    first = torch.randint(0, FIRST_JITTER, (steps, 2), generator=generator).double()
+    first = _centred_jitter(generator, steps, FIRST_JITTER)
     scale = torch.tensor(SCALES, dtype=torch.float64)[
         torch.randint(0, len(SCALES), (steps,), generator=generator)
     ]
     angle = torch.tensor(ANGLES_DEG, dtype=torch.float64)[
         torch.randint(0, len(ANGLES_DEG), (steps,), generator=generator)
     ] * (math.pi / 180)
-    second = torch.randint(0, SECOND_JITTER, (steps, 2), generator=generator).double()
+    second = _centred_jitter(generator, steps, SECOND_JITTER)
 
     # Sampling undoes the chain jitter1 -> scale -> rotate -> jitter2 around the canvas centre:
     # u_in = M (u_out - d2) - d1, with M = R(-angle) / scale and u in pixels from the centre.

@@ -30,7 +30,7 @@ from torch import Tensor, fx, nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from rendering.engine.lrn import speed_up_lrn
-from rendering.engine.relu_gradient import redirect_relus
+from rendering.engine.relu_gradient import REDIRECT_FLAG, redirect_relus, set_redirect
 
 Forward = Callable[[Tensor], Tensor]
 
@@ -116,8 +116,16 @@ class _HookForward:
 
 
 class _TracedForward:
-    def __init__(self, graph: Callable[[Tensor], dict[str, Tensor]]) -> None:
+    def __init__(
+        self, graph: Callable[[Tensor], dict[str, Tensor]], redirect: Tensor | None = None
+    ) -> None:
         self.graph = graph
+        # The redirected ReLUs' switch (a buffer of the uncompiled graph).
+        self.redirect = redirect if redirect is not None else getattr(graph, REDIRECT_FLAG, None)
+
+    def set_step(self, step: int) -> None:
+        """Lucid's redirected ReLU gradient for the first steps only (see relu_gradient)."""
+        set_redirect(self.redirect, step)
 
     def __call__(self, images: Tensor) -> Tensor:
         return self.graph(images)["out"]
@@ -212,7 +220,7 @@ def truncate(model: nn.Module, layer: str, probe: Tensor, *, compile: bool = Fal
         raise ValueError(f"layer {layer!r} outputs shape {tuple(shape)}; need (N, C[, H, W])")
     if compile and isinstance(forward, _TracedForward):
         # Only a graph can be compiled: the hook path ends by raising, a graph break.
-        forward = _TracedForward(torch.compile(forward.graph))
+        forward = _TracedForward(torch.compile(forward.graph), forward.redirect)
         method = "traced+compiled"
     truncation = Truncation(forward, method, int(shape[1]))
     per_model[key] = truncation

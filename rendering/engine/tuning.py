@@ -191,6 +191,7 @@ def tuning_curves(
     *,
     input_size: int,
     receptive_field: float,
+    receptive_field_offset: float = 0.0,
     map_size: tuple[int, int] | None = None,
     preprocess: Preprocess | None = None,
     device: torch.device | str = "cpu",
@@ -199,7 +200,9 @@ def tuning_curves(
 ) -> dict[str, TuningCurve]:
     """Tuning curves of `units` of `layer` (all when None) to each family, keyed by name.
 
-    `receptive_field` is the aperture's diameter in input pixels (LayerInfo.receptive_field);
+    `receptive_field` is the aperture's diameter in input pixels (LayerInfo.receptive_field),
+    `receptive_field_offset` where the layer's fields sit off their map cells' centres
+    (LayerInfo.receptive_field_offset; the first guess of the centre, measured again here);
     `map_size`, when given, is checked against the layer's output; `preprocess` maps [0, 1]
     RGB to the model's input. The model's mode, flags and hooks are left as found.
     """
@@ -226,6 +229,7 @@ def tuning_curves(
         _check_units(unit_list, channels, layer)
         position, centre = _position(blank, input_size, map_size, layer)
         if position is not None:
+            centre = (centre[0] + receptive_field_offset, centre[1] + receptive_field_offset)
             centre = _measured_centre(
                 forward, preprocess, position, centre, generator, input_size, device
             )

@@ -126,6 +126,7 @@ def test_connections_in_and_out_with_top_n(inceptionv1: Any) -> None:
     assert found[0]["unit"] == conv1.units.get(index=3).pk
     assert found[0]["url"] == f"http://testserver/api/v1/units/{found[0]['unit']}/"
     assert found[0]["kernel"] == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0], [6.0, 7.0, 8.0]]
+    assert found[0]["sign"] == "excitatory"  # all its weights are positive
     assert found[0]["thumbnail_url"].endswith(thumb.thumbnail.name)
     assert found[1]["thumbnail_url"] is None
     both = APIClient().get(url).json()["connections"]

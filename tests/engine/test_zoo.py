@@ -4,9 +4,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from rendering.engine.zoo import (
     ENTRIES,
+    LayerSpec,
     UnknownModelError,
     WeightsError,
     WeightsSpec,
@@ -127,3 +129,20 @@ def test_a_layer_naming_a_missing_module_is_a_value_error() -> None:
 
     with pytest.raises(ValueError, match="does not have"):
         inspect_layers(TINYNET.build(), [LayerSpec("x", "conv9")], input_size=32)
+
+
+def test_receptive_field_offset_is_measured_where_padding_is_asymmetric() -> None:
+    from rendering.engine.examples import receptive_field_box
+
+    # Two pixels of padding before, none after: unit i sees input pixels i-2..i, centred one
+    # pixel before its cell (i + 0.5).
+    lopsided = nn.Sequential(nn.ZeroPad2d((2, 0, 2, 0)), nn.Conv2d(3, 4, 3))
+    symmetric = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1))
+    spec = [LayerSpec("c", "1")]
+    (info,) = inspect_layers(lopsided, spec, input_size=32)
+    assert info.receptive_field == 3 and info.receptive_field_offset == -1.0
+    (plain,) = inspect_layers(symmetric, [LayerSpec("c", "0")], input_size=32)
+    assert plain.receptive_field_offset == 0.0
+    box = dict(map_size=(32, 32), input_size=32, receptive_field=3)
+    assert receptive_field_box(10, 10, **box) == (9, 9, 12, 12)
+    assert receptive_field_box(10, 10, **box, offset=-1.0) == (8, 8, 11, 11)  # pixels 8..10

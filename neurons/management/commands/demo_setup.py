@@ -13,7 +13,8 @@ DEMO_INSTITUTIONS = [
 
 class Command(BaseCommand):
     help = (
-        "Prepare the demo: import InceptionV1 (pretrained if it can be downloaded, else random "
+        "Prepare the demo: train and import stimuli-cnn (the model organism) and fill in every "
+        "technique for all its units; import InceptionV1 (pretrained if it can be downloaded, else random "
         "init), render one whole layer, compute the connections between layers, build the demo "
         "dataset and compute dataset examples and tuning curves, here, with progress bars. "
         "Safe to run again."
@@ -29,6 +30,16 @@ class Command(BaseCommand):
             help="layers that get dataset examples and tuning curves",
         )
         parser.add_argument(
+            "--organism",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="first train and import stimuli-cnn, the model organism, and fill in every "
+            "technique for every one of its units",
+        )
+        parser.add_argument(
+            "--organism-steps", type=int, default=256, help="render steps for the organism"
+        )
+        parser.add_argument(
             "--zoo",
             action=argparse.BooleanOptionalAction,
             default=True,
@@ -37,6 +48,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["organism"]:
+            self._organism(options["organism_steps"])
         try:
             call_command("import_model", "inceptionv1", weights="pretrained")
         except CommandError as error:
@@ -100,6 +113,65 @@ class Command(BaseCommand):
             + " or ".join(domain for _, _, domain in DEMO_INSTITUTIONS)
             + " to join one (mail goes to this console)."
         )
+
+    def _organism(self, steps: int) -> None:
+        """stimuli-cnn: trained here, so its renders, examples and tuning have a right answer."""
+        from django.conf import settings
+
+        from neurons.models import NetworkModel
+        from rendering.demo_dataset import (
+            LICENCE,
+            ORGANISM_LICENCE,
+            demo_dataset_build,
+            organism_held_out_build,
+        )
+
+        key = "stimuli-cnn"
+        if NetworkModel.objects.filter(registry_key=key, weights_source="train").exists():
+            self.stdout.write(f"{key} is already trained and imported")
+        else:
+            self.stdout.write(f"Training {key} on generated stimuli (about a minute of CPU)")
+            call_command("import_model", key, weights="train")
+        layers = [layer.name for layer in NetworkModel.objects.filter(registry_key=key)
+                  .latest("created").layers.order_by("order")]  # fmt: skip
+        *convs, logits = layers
+        self.stdout.write(f"Rendering every unit of {key} ({steps} steps, 64 px)")
+        for layer, technique in [*((c, "channel") for c in convs), (logits, "neuron"),
+                                 (logits, "diversity")]:  # fmt: skip
+            call_command(
+                "render", key, layers=layer, technique=technique, steps=steps, size=64, here=True
+            )
+        call_command("connections", key, top=20, here=True)
+        held_out = settings.VAR_DIR / "datasets" / "stimuli-heldout"
+        count = organism_held_out_build(held_out)
+        self.stdout.write(f"Held-out stimuli: {count} images in {held_out}")
+        call_command(
+            "dataset_register",
+            "stimuli-heldout",
+            str(held_out),
+            name="Held-out stimuli",
+            description=f"generated stimuli {key} never saw in training, one folder per class",
+            licence=ORGANISM_LICENCE,
+        )
+        photos = settings.VAR_DIR / "datasets" / "demo"
+        demo_dataset_build(photos)
+        call_command(
+            "dataset_register",
+            "demo",
+            str(photos),
+            name="Demo images",
+            description="scikit-image's sample photographs with crops, and synthetic stimuli",
+            licence=LICENCE,
+        )
+        for dataset in ("stimuli-heldout", "demo"):
+            call_command(
+                "examples",
+                key,
+                dataset=dataset,
+                layers=",".join(layers),
+                tuning=dataset == "stimuli-heldout",  # once: tuning needs no dataset
+                here=True,
+            )
 
     def _zoo(self, steps: int, size: int) -> None:
         from neurons.models import NetworkModel

@@ -20,9 +20,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--weights",
             default="pretrained",
-            help="'pretrained' (download), 'random' (seeded init) or a path to a state-dict file",
+            help="'pretrained' (download), 'random' (seeded init), 'train' (train here: "
+            "model organisms such as stimuli-cnn) or a path to a state-dict file",
         )
-        parser.add_argument("--seed", type=int, default=0, help="seed for --weights random")
+        parser.add_argument(
+            "--seed", type=int, default=0, help="seed for --weights random or train"
+        )
         parser.add_argument(
             "--queue",
             action="store_true",

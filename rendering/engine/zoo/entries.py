@@ -6,6 +6,7 @@ convention exists (Circuits names for InceptionV1, `conv4_1` for VGG, `layer3.2`
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -82,6 +83,13 @@ class ZooEntry:
     # The classifier's output layer (a `layers` name) and the names of its classes, in order.
     class_names_layer: str = ""
     class_names: ClassNames | None = None
+    # The architecture revision: bump it whenever `build` computes a different forward pass
+    # for the same weights (a fixed constant, a changed layer). A model version is its weights
+    # *and* this revision, so a cited version never silently shows another network.
+    revision: int = 1
+    revision_note: str = ""  # what this revision's forward pass is, where it can be doubted
+    # Weights trained here: train(seed, progress) -> training.TrainedWeights (model organisms).
+    train: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.slug:
@@ -101,6 +109,30 @@ _INCEPTIONV1_LAYERS: tuple[str, ...] = (
     "conv2d0", "conv2d1", "conv2d2", "mixed3a", "mixed3b", "mixed4a",
     "mixed4b", "mixed4c", "mixed4d", "mixed4e", "mixed5a", "mixed5b",
 )  # fmt: skip
+
+# Which local response normalization InceptionV1 uses, written down because it is doubted.
+_INCEPTIONV1_LRN = (
+    "Local response normalization after conv2d0 and conv2d2 uses Lucent's constants: "
+    "size=9, alpha=1e-4, beta=0.5, k=1 in PyTorch's convention, which divides alpha by the "
+    "window size (y = x / (k + alpha/size * sum x^2)^beta). A public report on Lucent (pull "
+    "request #51) reads depth_radius=5, bias=2.0, alpha=1e-4, beta=0.5 from a Lucid InceptionV1 "
+    "graph, in TensorFlow's convention, which does not divide alpha; that graph may be the "
+    "Caffe variant rather than inception5h. We keep Lucent's, the forward the converted "
+    "weights were checked against; a change would be a new architecture revision."
+)
+
+
+def _stimuli_cnn() -> nn.Module:
+    from rendering.engine.zoo.organism import StimuliCNN
+
+    return StimuliCNN()
+
+
+def _train_stimuli_cnn(seed: int, progress: Callable[[int, int, float], None] | None) -> Any:
+    from rendering.engine.zoo.training import train
+
+    return train(seed, progress=progress)
+
 
 # VGG19: each conv layer is shown after its ReLU, named as in the paper (conv<block>_<n>).
 _VGG19_CONVS = [
@@ -255,6 +287,7 @@ ENTRIES: dict[str, ZooEntry] = {
                 description="RGB in [0, 255] minus 117 (Caffe/TF inception5h convention)",
             ),
             licence="Apache-2.0 (Lucid/Lucent; weights converted from TensorFlow's inception5h)",
+            revision_note=_INCEPTIONV1_LRN,
             citation=(
                 "@inproceedings{szegedy2015going,\n  title={Going deeper with convolutions},\n"
                 "  author={Szegedy, Christian and Liu, Wei and Jia, Yangqing and others},\n"
@@ -443,6 +476,42 @@ ENTRIES: dict[str, ZooEntry] = {
                 "Jong Wook and Hallacy, Chris and others},\n  booktitle={ICML},\n  "
                 "year={2021}\n}"
             ),
+        ),
+        ZooEntry(
+            key="stimuli-cnn",
+            display_name="Stimuli CNN (model organism)",
+            family="Model organism",
+            description=(
+                "A small CNN trained on this machine to classify generated stimuli whose "
+                "classes are known features: 8 orientations (gratings and lines), 4 curve "
+                "directions, 6 hues and 2 textures, at random position, size, contrast and "
+                "background. Its logits units have a right answer, so its renders, dataset "
+                "examples and tuning curves can be checked."
+            ),
+            build=_stimuli_cnn,
+            weights_url="",
+            source="microscope",
+            layers=(
+                LayerSpec("conv1", "conv1"),
+                LayerSpec("conv2", "conv2"),
+                LayerSpec("conv3", "conv3"),
+                LayerSpec("conv4", "conv4"),
+                LayerSpec("logits", "logits", "linear"),
+            ),
+            input_size=64,
+            preprocessing=Preprocessing(
+                mean=(0.5, 0.5, 0.5),
+                std=(0.25, 0.25, 0.25),
+                description="RGB in [0, 1] minus 0.5, divided by 0.25",
+            ),
+            training_dataset="generated stimuli (rendering/engine/stimuli.py)",
+            licence="the Microscope project's own weights, trained by `--weights train`",
+            citation=(
+                "@software{microscope_stimuli_cnn,\n  title={Microscope: stimuli-cnn, a model "
+                "organism with known features},\n  author={{The Microscope authors}},\n  "
+                "year={2026}\n}"
+            ),
+            train=_train_stimuli_cnn,
         ),
         ZooEntry(
             key="alexnet_places365",

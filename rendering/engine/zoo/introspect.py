@@ -38,6 +38,10 @@ class LayerInfo:
     output_shape: tuple[int, ...]  # (C, H, W) for spatial layers, (C,) for linear ones
     receptive_field: int  # pixels, at the model's input size
     receptive_field_stride: int  # pixels between neighbouring units; 0 for non-spatial layers
+    # Pixels from where a crop centred at (i + 0.5) * input_size / map_side puts unit i's field
+    # to where its measured field's centre is (asymmetric padding moves it); 0 where the field
+    # is clipped by the image on one side only, and for non-spatial layers.
+    receptive_field_offset: float = 0.0
 
     @property
     def spatial(self) -> bool:
@@ -155,6 +159,18 @@ def _centre_supports(
     return outputs, supports
 
 
+def _offset(
+    pair: tuple[tuple[int, int, int, int], ...], output_width: int, input_size: int
+) -> float:
+    """Measured centre of the centre unit's support minus the (i + 0.5) * input / width
+    estimate, along the columns (the zoo's models pad rows and columns alike)."""
+    (_, _, left, right) = pair[0]
+    if (left == 0) != (right == input_size - 1):
+        return 0.0  # clipped on one side: its middle is not the field's centre
+    cx = (output_width - 1) // 2
+    return (left + right + 1) / 2 - (cx + 0.5) * input_size / output_width
+
+
 def _stride(pair: tuple[tuple[int, int, int, int], ...]) -> int | None:
     """Column shift of the support between neighbours, read on the left edge when it is inside
     the canvas (a support that starts at column 0 may be clipped there)."""
@@ -213,8 +229,9 @@ def inspect_layers(
             size = sizes.get(i, input_size)
             # A model that only runs at its own size: the ratio of input to output width.
             stride = strides.get(i) or max(1, round(input_size / shape[2]))
+            offset = _offset(supports[i], shape[2], input_size) if supports[i] else 0.0
             infos.append(
-                LayerInfo(spec.name, spec.module, spec.kind, shape[0], shape, size, stride)
+                LayerInfo(spec.name, spec.module, spec.kind, shape[0], shape, size, stride, offset)
             )
         else:
             units = int(output[0].numel())

@@ -4,6 +4,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -14,6 +15,7 @@ from rendering.engine.zoo.libraries import checkpoint_state_dict
 PRETRAINED = "pretrained"
 RANDOM = "random"
 FILE = "file"
+TRAIN = "train"  # trained here by the entry's own `train` (model organisms)
 
 
 class WeightsError(Exception):
@@ -27,17 +29,17 @@ class WeightsSpec:
     path: str = ""
 
     def __post_init__(self) -> None:
-        if self.source not in (PRETRAINED, RANDOM, FILE):
+        if self.source not in (PRETRAINED, RANDOM, FILE, TRAIN):
             raise WeightsError(
-                f"weights source must be pretrained, random or file, not {self.source!r}"
+                f"weights source must be pretrained, random, train or file, not {self.source!r}"
             )
         if self.source == FILE and not self.path:
             raise WeightsError("weights source 'file' needs the path of a state-dict file")
 
     @classmethod
     def parse(cls, text: str, *, seed: int = 0) -> "WeightsSpec":
-        """`pretrained`, `random` or a path to a state-dict file (the CLI's --weights)."""
-        if text in (PRETRAINED, RANDOM):
+        """`pretrained`, `random`, `train` or a path to a state-dict file (the CLI's --weights)."""
+        if text in (PRETRAINED, RANDOM, TRAIN):
             return cls(source=text, seed=seed)
         return cls(source=FILE, path=text)
 
@@ -46,6 +48,8 @@ class WeightsSpec:
             return f"random init (seed {self.seed})"
         if self.source == FILE:
             return f"state dict {self.path}"
+        if self.source == TRAIN:
+            return f"training here (seed {self.seed})"
         return "pretrained (published weights)"
 
 
@@ -55,6 +59,8 @@ class LoadedModel:
     module: nn.Module
     weights: WeightsSpec
     sha256: str
+    # For TRAIN: the training run (training.TrainedWeights: config, accuracy, times).
+    training: Any = None
 
 
 def state_dict_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
@@ -134,13 +140,35 @@ def load_model(
     *,
     progress: bool = False,
     download: Callable[[ZooEntry, bool], dict[str, torch.Tensor]] = _download,
+    training_progress: Callable[[int, int, float], None] | None = None,
+    state_dict: Mapping[str, torch.Tensor] | None = None,
 ) -> LoadedModel:
-    """Build `entry` with `weights`, in eval mode on the CPU, and hash the weights it ended with."""
+    """Build `entry` with `weights`, in eval mode on the CPU, and hash the weights it ended with.
+
+    TRAIN weights are trained now by `entry.train` (calling `training_progress(step, steps,
+    accuracy)`), unless `state_dict` gives the weights a earlier training run stored.
+    """
+    if weights.source == TRAIN and entry.train is None:
+        raise WeightsError(
+            f"{entry.key} cannot be trained here; use --weights pretrained, random or a file"
+        )
     module = _build_seeded(entry, weights.seed)
-    if weights.source == PRETRAINED:
+    training = None
+    if weights.source == TRAIN:
+        assert entry.train is not None
+        if state_dict is None:
+            training = entry.train(weights.seed, training_progress)
+            state_dict = training.state_dict
+        _apply_state_dict(entry, module, dict(state_dict), f"trained {entry.key} weights")
+    elif weights.source == PRETRAINED:
+        if entry.train is not None and not entry.weights_url:
+            raise WeightsError(
+                f"{entry.key} has no published weights: it is trained here, --weights train"
+            )
         _apply_state_dict(entry, module, download(entry, progress), entry.weights_url)
     elif weights.source == FILE:
         path = Path(weights.path).expanduser()
         _apply_state_dict(entry, module, _read_state_dict(path), str(path))
     module.eval()
-    return LoadedModel(entry, module, weights, state_dict_sha256(module.state_dict()))
+    sha = state_dict_sha256(module.state_dict())
+    return LoadedModel(entry, module, weights, sha, training)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('neurons', '0008_unit_discussion_version'),
+        ('neurons', '0009_idempotent_request'),
     ]
 
     operations = [
