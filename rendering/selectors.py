@@ -264,3 +264,128 @@ def unit_tuning(unit: Unit) -> list[TuningCurve]:
     for curve in TuningCurve.objects.filter(unit=unit).order_by("-created"):
         newest.setdefault(curve.family, curve)
     return [newest[family] for family in sorted(newest)]
+
+
+# --- the unit page's technique tabs --------------------------------------------------------
+
+# The tabs of a unit page, in order, with the names readers see.
+UNIT_TABS: dict[str, str] = {
+    "channel": "Channel",
+    "neuron": "Neuron",
+    "negative": "Negative",
+    "diversity": "Diversity",
+    "examples": "Dataset examples",
+    "tuning": "Tuning curves",
+    "connections": "Connections",
+}
+RENDER_TABS = ("channel", "neuron", "negative", "diversity")
+
+
+def unit_tabs(layer: Layer) -> tuple[str, ...]:
+    """The tabs a unit of `layer` has: a non-spatial layer's unit is one neuron (no channel)."""
+    renders = tuple(t for t in layer.grid_techniques if t != "examples")
+    return (*renders, "examples", "tuning", "connections")
+
+
+def unit_contents(unit: Unit) -> dict[str, bool]:
+    """Which tabs of `unit` have something to show: one query, whatever the unit has."""
+    from django.db.models import Exists, OuterRef
+
+    unit_ref = OuterRef("pk")
+    checks = {
+        f"has_{slug}": Exists(Render.objects.filter(unit=unit_ref, technique__slug=slug))
+        for slug in RENDER_TABS
+    }
+    checks["has_examples"] = Exists(UnitExamples.objects.filter(unit=unit_ref))
+    checks["has_tuning"] = Exists(TuningCurve.objects.filter(unit=unit_ref))
+    checks["has_connections"] = Exists(Connection.objects.filter(unit=unit_ref))
+    row = Unit.objects.filter(pk=unit.pk).annotate(**checks).values(*checks).first() or {}
+    return {slug: bool(row.get(f"has_{slug}")) for slug in UNIT_TABS}
+
+
+def layer_contents(layer: Layer) -> dict[str, bool]:
+    """Which techniques of the layer grid have anything for some unit of `layer`: one query."""
+    from django.db.models import Exists, OuterRef
+
+    layer_ref = OuterRef("pk")
+    checks = {
+        f"has_{slug}": Exists(
+            Render.objects.filter(layer=layer_ref, technique__slug=slug, unit__isnull=False)
+        )
+        for slug in RENDER_TABS
+    }
+    checks["has_examples"] = Exists(UnitExamples.objects.filter(unit__layer=layer_ref))
+    row = Layer.objects.filter(pk=layer.pk).annotate(**checks).values(*checks).first() or {}
+    return {slug: bool(row.get(f"has_{slug}")) for slug in layer.grid_techniques}
+
+
+def unit_technique_renders(unit: Unit, technique: str) -> list[Render]:
+    """The unit's renders with one technique, newest first (diversity images in order)."""
+    return list(
+        Render.objects.filter(unit=unit, technique__slug=technique)
+        .select_related("technique")
+        .order_by("-created", "variant")
+    )
+
+
+def technique_active_job(unit: Unit, technique: str) -> RenderJob | None:
+    """The queued or running job that will fill this tab of `unit`, if any."""
+    layer = unit.layer
+    jobs = RenderJob.objects.filter(technique__slug=technique, status__in=RenderJob.ACTIVE)
+    if technique in RENDER_TABS:
+        return (
+            jobs.filter(layer=layer, unit_start__lte=unit.index, unit_stop__gt=unit.index)
+            .order_by("created")
+            .first()
+        )
+    if technique == "tuning":
+        return jobs.filter(layer=layer).order_by("created").first()
+    # A dataset pass names its layers; a connections job targets the later layer of a pair
+    # and names the earlier one: both can fill this layer's tab from another layer's job.
+    for job in jobs.filter(layer__model_id=layer.model_id).order_by("created"):
+        if technique == "examples" and layer.name in str(job.params.get("layers", "")).split(","):
+            return job
+        if technique == "connections" and layer.name in (job.layer.name, job.params.get("source")):
+            return job
+    return None
+
+
+@dataclass
+class QueuePlace:
+    """Where a job stands: how many queued jobs go before it, and a guess at when it is done."""
+
+    ahead: int
+    estimate_s: float | None  # None: no job of these kinds has finished here yet
+
+
+def job_queue_place(job: RenderJob, *, recent: int = 50) -> QueuePlace:
+    """Jobs queued before `job` (the `gpu` queue is first in, first out) and an estimate of
+    when it finishes: the jobs ahead and itself, each taking as long as the recent finished
+    jobs of its technique took on average (one worker; more workers finish sooner)."""
+    from collections import Counter
+
+    if job.status == RenderJob.Status.RUNNING:
+        ahead_kinds: Counter[int] = Counter()
+    else:
+        ahead_kinds = Counter(
+            RenderJob.objects.filter(
+                status=RenderJob.Status.QUEUED, created__lt=job.created
+            ).values_list("technique_id", flat=True)
+        )
+    durations: dict[int, list[float]] = {}
+    for technique_id, started, finished in (
+        RenderJob.objects.filter(
+            status=RenderJob.Status.SUCCEEDED, started__isnull=False, finished__isnull=False
+        )
+        .order_by("-finished")
+        .values_list("technique_id", "started", "finished")[:recent]
+    ):
+        assert started is not None and finished is not None  # filtered above
+        durations.setdefault(technique_id, []).append((finished - started).total_seconds())
+    mean = {kind: sum(values) / len(values) for kind, values in durations.items()}
+    own = mean.get(job.technique_id)
+    if own is None or any(kind not in mean for kind in ahead_kinds):
+        return QueuePlace(ahead=sum(ahead_kinds.values()), estimate_s=None)
+    remaining = own * (1.0 - job.progress)
+    estimate = remaining + sum(mean[kind] * count for kind, count in ahead_kinds.items())
+    return QueuePlace(ahead=sum(ahead_kinds.values()), estimate_s=estimate)

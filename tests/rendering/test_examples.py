@@ -199,11 +199,12 @@ def test_unit_page_shows_examples_and_tuning(
         )
     )
     _run(tuning_jobs_create(model=tiny_model, layers=["conv2"], enqueue=False))
-    page = client.get("/models/tinynet/conv2/3/").content.decode()
+    page = client.get("/models/tinynet/conv2/3/").content.decode()  # opens on examples
     assert "Dataset examples" in page and "Pet photos" in page
     row = UnitExamples.objects.get(unit__layer__model=tiny_model, unit__index=3)
     assert row.sprite_top.url in page and row.sprite_bottom.url in page
     assert default_storage.url(row.top[0]["full"]) in page
+    page = client.get("/models/tinynet/conv2/3/?technique=tuning").content.decode()
     assert "Tuning curves" in page and page.count("<svg") >= 3
     grid = client.get("/models/tinynet/conv2/?technique=examples").content.decode()
     assert row.sprite_top.url in grid and "strongest dataset example of conv2:3" in grid
