@@ -251,7 +251,12 @@ def unit_examples(unit: Unit) -> ExamplesView | None:
 
     histogram = row.stats.get("histogram")
     svg = (
-        histogram_svg(histogram, title=f"Spatial maxima of {unit} over the dataset")
+        histogram_svg(
+            histogram,
+            title=f"Per-image maximum of {unit.layer.name}:{unit.index}",
+            x_label="per-image spatial maximum (log-spaced bins)",
+            y_label="images",
+        )
         if histogram
         else ""
     )
