@@ -138,3 +138,8 @@
   const main = document.querySelector("main");
   if (main) setUp(main);
 })();
+
+// A page the browser restores from its back/forward cache has painted when it is shown.
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) requestAnimationFrame(() => requestAnimationFrame(() => performance.mark("microscope:swapped")));
+});
