@@ -15,7 +15,9 @@ The walk: `--steps` actions drawn with a fixed seed from what the page offers: t
 browser's back button, and a search for a unit by its shorthand (typed, then Enter). Each is
 timed from the key press or click to the new content painted: the page's own
 `performance.mark("microscope:swapped")` (set two animation frames after the page's script
-swapped the new content in) or, for a whole new document, its first contentful paint. The
+swapped the new content in) or, for a whole new document, its first contentful paint; the
+start is the key or click event's own time stamp, as the browser received it (for "back",
+the moment before Playwright pressed it). The
 same walk runs twice: once to fill the page cache (not measured), then measured in a fresh
 browser, so the server cache is warm and the browser's is not. Between actions the reader
 looks at the page for `--think-ms` (default 300 ms; readers are not faster).
@@ -125,11 +127,25 @@ _PAINTED = """(start) => {
   const last = marks.length ? performance.timeOrigin + marks[marks.length - 1].startTime : 0;
   return last > start ? last : null;
 }"""
-# Errors the page reports: CSP violations (also in the console) and script errors.
+# Errors the page reports (CSP violations, also in the console), and the moment the browser
+# received each key press or click (the event's own time stamp, before any of the page's or
+# Playwright's work), kept in sessionStorage so that a new document can still read it.
 _WATCH = """() => {
   window.__violations = [];
   document.addEventListener("securitypolicyviolation",
     (e) => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  for (const type of ["keydown", "click"]) {
+    document.addEventListener(type, (e) => {
+      if (e.isTrusted && !sessionStorage.getItem("bench-start")) {
+        sessionStorage.setItem("bench-start", String(performance.timeOrigin + e.timeStamp));
+      }
+    }, true);
+  }
+}"""
+_EVENT_START = """() => {
+  const at = sessionStorage.getItem("bench-start");
+  sessionStorage.removeItem("bench-start");
+  return at === null ? null : Number(at);
 }"""
 _OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
 
@@ -151,6 +167,17 @@ def _painted_ms(page: Any, start: float, timeout_s: float = 10.0) -> float:
             return float(painted) - start
         time.sleep(0.005)
     raise RuntimeError(f"nothing painted within {timeout_s} s at {page.url}")
+
+
+def _event_start(page: Any, fallback: float) -> float:
+    """When the browser received the key press or click that began the action."""
+    for _ in range(200):
+        try:
+            at = page.evaluate(_EVENT_START)
+            return fallback if at is None else float(at)
+        except Exception:  # the document is being replaced: ask the new one
+            time.sleep(0.005)
+    return fallback
 
 
 def _choices(page: Any) -> dict[str, Any]:
@@ -190,7 +217,8 @@ def walk(browser: Any, base: str, steps: int, seed: int, think_ms: int) -> Walk:
             offered["back"] = None
         names = list(offered)
         action = rng.choices(names, weights=[ACTIONS[name] for name in names])[0]
-        start = page.evaluate(_MARK_START)
+        page.evaluate("() => sessionStorage.removeItem('bench-start')")
+        start = page.evaluate(_MARK_START)  # for "back", which has no event in the page
         target = offered.get(action)
         if action in ("next_unit", "next_layer"):
             expected = page.locator(target).first.evaluate("a => a.href")
@@ -205,13 +233,15 @@ def walk(browser: Any, base: str, steps: int, seed: int, think_ms: int) -> Walk:
         else:
             unit = rng.randrange(RENDERED_UNITS)
             page.fill("#q", f"{MODEL} {EXAMPLES_LAYER}:{unit}")
-            start = page.evaluate(_MARK_START)
+            page.evaluate("() => sessionStorage.removeItem('bench-start')")
             page.press("#q", "Enter")
             expected = f"{base}/models/{MODEL}/{EXAMPLES_LAYER}/{unit}/"
         if action != "back":
             history.append(page_url)
         page.wait_for_url(expected)
         page_url = page.url
+        if action != "back":
+            start = _event_start(page, start)
         result.timings.setdefault(action, []).append(_painted_ms(page, start))
         violations = page.evaluate("() => window.__violations || []")
         result.errors += [f"CSP: {v}" for v in violations]

@@ -23,8 +23,11 @@
   }
 
   // The next and previous units' pages and the images their tab shows, before they are asked for.
+  // Then the other technique tabs that have something to show (pages only: images load when
+  // a tab is opened).
   function prefetch(main) {
     const wanted = [...main.querySelectorAll("nav.steps a[data-key]")].map((a) => a.href);
+    const tabs = [...main.querySelectorAll("nav.tabs a:not(.empty):not([aria-current])")];
     const idle = window.requestIdleCallback || ((f) => setTimeout(f, 50));
     idle(() => wanted.forEach((url) => fetchPage(url).then(({ html }) => {
       const doc = new DOMParser().parseFromString(html, "text/html");
@@ -32,6 +35,7 @@
         if (i < 24) new Image().src = img.src;
       });
     }).catch(() => {})));
+    idle(() => tabs.forEach((a) => fetchPage(a.href).catch(() => {})));
   }
 
   async function go(url, { push = true } = {}) {
