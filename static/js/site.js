@@ -22,20 +22,21 @@
     return html;
   }
 
-  // The next and previous units' pages and the images their tab shows, before they are asked for.
-  // Then the other technique tabs that have something to show (pages only: images load when
-  // a tab is opened).
+  // The neighbouring units' and layers' pages and the other technique tabs that have something
+  // to show are fetched as soon as a page is shown (each a cached page, a few kB); when the
+  // browser is idle, the images the next and previous units' tabs show.
   function prefetch(main) {
-    const wanted = [...main.querySelectorAll("nav.steps a[data-key]")].map((a) => a.href);
+    const steps = [...main.querySelectorAll("nav.steps a[data-key]")];
     const tabs = [...main.querySelectorAll("nav.tabs a:not(.empty):not([aria-current])")];
+    steps.concat(tabs).forEach((a) => fetchPage(a.href).catch(() => {}));
+    const units = steps.filter((a) => a.dataset.key === "j" || a.dataset.key === "k");
     const idle = window.requestIdleCallback || ((f) => setTimeout(f, 50));
-    idle(() => wanted.forEach((url) => fetchPage(url).then(({ html }) => {
+    idle(() => units.forEach((a) => fetchPage(a.href).then(({ html }) => {
       const doc = new DOMParser().parseFromString(html, "text/html");
-      doc.querySelectorAll(".tab-panel img, ul.grid img").forEach((img, i) => {
+      doc.querySelectorAll(".tab-panel img").forEach((img, i) => {
         if (i < 24) new Image().src = img.src;
       });
     }).catch(() => {})));
-    idle(() => tabs.forEach((a) => fetchPage(a.href).catch(() => {})));
   }
 
   async function go(url, { push = true } = {}) {
