@@ -20,7 +20,8 @@ start is the key or click event's own time stamp, as the browser received it (fo
 the moment before Playwright pressed it). The
 same walk runs twice: once to fill the page cache (not measured), then measured in a fresh
 browser, so the server cache is warm and the browser's is not. Between actions the reader
-looks at the page for `--think-ms` (default 300 ms; readers are not faster).
+looks at the page for `--think-ms` (default 1 s, a glance at a unit's images; the page's
+script fetches the neighbours meanwhile, as it would for a person).
 
 Also counted: console errors and Content-Security-Policy violations on every page of both
 walks, and the horizontal overflow (document width beyond the viewport) of the home, model,
@@ -117,16 +118,26 @@ def prepare(env: dict[str, str]) -> None:
 
 # Run in the page before each action: the moment of the key press or click.
 _MARK_START = "() => performance.timeOrigin + performance.now()"
-# When the content that followed `start` was painted (null while it is not yet).
-_PAINTED = """(start) => {
-  if (performance.timeOrigin > start) {
-    const fcp = performance.getEntriesByName("first-contentful-paint")[0];
-    return fcp ? performance.timeOrigin + fcp.startTime : null;
-  }
-  const marks = performance.getEntriesByName("microscope:swapped");
-  const last = marks.length ? performance.timeOrigin + marks[marks.length - 1].startTime : 0;
-  return last > start ? last : null;
-}"""
+# When the content that followed `start` was painted: waits in the page (a PerformanceObserver,
+# no polling that would compete with the page for its main thread).
+_PAINTED = """(start) => new Promise((resolve) => {
+  const painted = () => {
+    if (performance.timeOrigin > start) {
+      const fcp = performance.getEntriesByName("first-contentful-paint")[0];
+      return fcp ? performance.timeOrigin + fcp.startTime : null;
+    }
+    const marks = performance.getEntriesByName("microscope:swapped");
+    const last = marks.length ? performance.timeOrigin + marks[marks.length - 1].startTime : 0;
+    return last > start ? last : null;
+  };
+  const now = painted();
+  if (now !== null) { resolve(now); return; }
+  const observer = new PerformanceObserver(() => {
+    const at = painted();
+    if (at !== null) { observer.disconnect(); resolve(at); }
+  });
+  observer.observe({ entryTypes: ["mark", "paint"] });
+})"""
 # Errors the page reports (CSP violations, also in the console), and the moment the browser
 # received each key press or click (the event's own time stamp, before any of the page's or
 # Playwright's work), kept in sessionStorage so that a new document can still read it.
@@ -160,12 +171,9 @@ def _painted_ms(page: Any, start: float, timeout_s: float = 10.0) -> float:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            painted = page.evaluate(_PAINTED, start)
-        except Exception:  # the document is being replaced: ask the new one
-            painted = None
-        if painted is not None:
-            return float(painted) - start
-        time.sleep(0.005)
+            return float(page.evaluate(_PAINTED, start)) - start
+        except Exception:  # the document was replaced while waiting: ask the new one
+            time.sleep(0.01)
     raise RuntimeError(f"nothing painted within {timeout_s} s at {page.url}")
 
 
@@ -280,7 +288,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--seed", type=int, default=17)
-    parser.add_argument("--think-ms", type=int, default=300, help="pause between actions")
+    parser.add_argument(
+        "--think-ms", type=int, default=1000, help="how long the reader looks at each page"
+    )
     parser.add_argument(
         "--database-url", default="postgresql://postgres@127.0.0.1:5432/microscope_browse"
     )

@@ -247,3 +247,27 @@ def test_a_reader_browses_from_the_zoo_to_a_unit_and_on_by_keyboard(
     page.goto(live_server.url + "/inceptionv1/conv2d2:5")
     page.wait_for_url("**/models/inceptionv1/conv2d2/5/")
     page.screenshot(path=shots / "shorthand.png")
+
+
+def test_the_next_units_page_and_images_are_fetched_before_the_reader_asks(
+    live_server: Any, browser: Any, tiny_site: Any
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    base = live_server.url
+    next_page = f"{base}/models/tinynet/conv2/5/?technique=channel"
+    render = tiny_site.layers.get(name="conv2").renders.get(unit__index=5)
+    with page.expect_request(lambda request: request.url.endswith(render.image.url)):
+        with page.expect_request(next_page):
+            page.goto(base + "/models/tinynet/conv2/4/?technique=channel")
+    before = len(asked)
+    page.keyboard.press("j")
+    page.wait_for_url(next_page)
+    page.get_by_alt_text("Channel visualization of conv2:5").wait_for()
+    assert page.get_by_alt_text("Channel visualization of conv2:5").evaluate(
+        "img => img.complete && img.naturalWidth"
+    )
+    assert [url for url in asked[before:] if url in (next_page, base + render.image.url)] == []
+    context.close()
