@@ -259,9 +259,9 @@ def test_the_next_units_page_and_images_are_fetched_before_the_reader_asks(
     base = live_server.url
     next_page = f"{base}/models/tinynet/conv2/5/?technique=channel"
     render = tiny_site.layers.get(name="conv2").renders.get(unit__index=5)
-    with page.expect_request(lambda request: request.url.endswith(render.image.url)):
-        with page.expect_request(next_page):
-            page.goto(base + "/models/tinynet/conv2/4/?technique=channel")
+    image_asked = page.expect_request(lambda request: request.url.endswith(render.image.url))
+    with image_asked, page.expect_request(next_page):
+        page.goto(base + "/models/tinynet/conv2/4/?technique=channel")
     before = len(asked)
     page.keyboard.press("j")
     page.wait_for_url(next_page)
