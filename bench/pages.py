@@ -89,7 +89,7 @@ PAGES = (
     Page(
         "unit",
         f"/models/{MODEL}/{LAYER}/{UNIT}/",
-        (f"{LAYER}:{UNIT}", "Feature visualizations", 'src="/media/'),
+        (f"{LAYER}:{UNIT}", 'data-tab="channel" aria-current="page"', 'src="/media/'),
     ),
     Page("layer", f"/models/{MODEL}/{LAYER}/", (f"{LAYER}", f"visualization of {LAYER}:0")),
     Page("home", "/", ("InceptionV1", f"/models/{MODEL}/")),

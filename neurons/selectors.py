@@ -149,6 +149,7 @@ def unit_at(model_ref: str, layer_name: str, index: int) -> Unit:
 
 
 def unit_neighbours(unit: Unit) -> dict[str, str | None]:
+    """The API's neighbours of a unit: previous and next index, and the next layer's name."""
     layer = unit.layer
     previous = unit.index - 1 if unit.index > 0 else None
     following = unit.index + 1 if unit.index + 1 < layer.num_units else None
@@ -158,6 +159,28 @@ def unit_neighbours(unit: Unit) -> dict[str, str | None]:
         "next": f"{following}" if following is not None else None,
         "next_layer": next_layer.name if next_layer else None,
     }
+
+
+@dataclass
+class LayerStep:
+    """A layer as the model navigation lists it."""
+
+    name: str
+    num_units: int
+    kind: str
+
+
+def model_layers(model: NetworkModel) -> list[LayerStep]:
+    """The model's layers in order, for the navigation every model page carries: one query."""
+    rows = model.layers.order_by("order").values_list("name", "num_units", "kind")
+    return [LayerStep(name, units, kind) for name, units, kind in rows]
+
+
+def layer_neighbours(layers: list[LayerStep], name: str) -> tuple[str | None, str | None]:
+    """The names of the layers before and after `name` in `layers` (None at either end)."""
+    names = [layer.name for layer in layers]
+    at = names.index(name)
+    return (names[at - 1] if at > 0 else None, names[at + 1] if at + 1 < len(names) else None)
 
 
 def unit_by_shorthand(query: str) -> Unit | None:

@@ -70,6 +70,12 @@ urlpatterns = [
         name="unit-render",
     ),
     path(
+        "<modelref:model>/<layername:layer>/render/",
+        views.layer_render_now,
+        name="layer-render",
+    ),
+    path("<modelref:model>/<layername:layer>/queue/", views.layer_queue, name="layer-queue"),
+    path(
         "<modelref:model>/<layername:layer>/<int:index>/status.json",
         views.unit_render_status,
         name="unit-status",

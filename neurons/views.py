@@ -6,7 +6,7 @@ from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
@@ -26,8 +26,10 @@ from neurons.pagecache import (
     response_keep,
 )
 from rendering import selectors as render_selectors
-from rendering.models import Render, UnitExamples
-from rendering.services import RateLimited, RenderRefused, render_now
+from rendering.models import LayerConnection, Render, RenderJob, UnitExamples
+from rendering.render_now import layer_render_request, technique_render_now
+from rendering.selectors import UNIT_TABS as TECHNIQUE_NAMES
+from rendering.services import RateLimited, RenderRefused
 
 UNITS_PER_PAGE = 200
 EMBED_SIZE = (360, 420)  # iframe width, height of the embeddable unit card
@@ -76,6 +78,7 @@ def model_detail(request: HttpRequest, model: str) -> HttpResponse:
     network = selectors.model_get(model)
 
     layers = list(network.layers.all())
+    nav_layers = [selectors.LayerStep(layer.name, layer.num_units, layer.kind) for layer in layers]
     strips = render_selectors.model_strips(network)
     available = render_selectors.model_techniques(network)
     context = {
@@ -97,8 +100,21 @@ def model_detail(request: HttpRequest, model: str) -> HttpResponse:
         ),
         "cite_url": reverse("neurons:model-cite", kwargs={"model": model}),
         "weights_url_is_link": network.weights_url.startswith(("https://", "http://")),
+        "nav_layers": nav_layers,
     }
     return render(request, "neurons/model_detail.html", context)
+
+
+def _technique_asked(request: HttpRequest, offered: tuple[str, ...]) -> str | None:
+    """`?technique=` when the page offers it; None when absent or when it is one this layer
+    lacks (a neuron layer has no channel: the page opens on its default); 404 for a name
+    that is no technique at all."""
+    asked = request.GET.get("technique")
+    if asked is None or (asked in TECHNIQUE_NAMES and asked not in offered):
+        return None
+    if asked not in offered:
+        raise Http404(f"no technique {asked!r} here; this page has {', '.join(offered)}")
+    return asked
 
 
 @page_cacheable
@@ -108,12 +124,17 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
     if found.name != layer:
         return redirect("neurons:layer", model=model, layer=found.name, permanent=True)
     page = Paginator(found.units.all(), UNITS_PER_PAGE).get_page(request.GET.get("page"))
-    technique = request.GET.get("technique", "channel")
-    if technique not in found.grid_techniques:  # a non-spatial layer has no channel grid
-        technique = found.grid_techniques[0]
+    techniques = found.grid_techniques
+    contents = render_selectors.layer_contents(found)
+    # Open on a technique that has something to show (a non-spatial layer has no channel).
+    technique = _technique_asked(request, techniques) or next(
+        (t for t in techniques if contents[t]), techniques[0]
+    )
     units = list(page.object_list)
-    cells: list[tuple[Unit, Render | None, UnitExamples | None]]
-    if technique == "examples":
+    cells: list[tuple[Unit, Render | None, UnitExamples | None]] = []
+    if not contents[technique]:
+        pass  # the page says the technique is empty instead of drawing grey squares
+    elif technique == "examples":
         cells = [
             (unit, None, examples)
             for unit, examples in render_selectors.layer_examples(found, units)
@@ -121,6 +142,8 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
     else:
         thumbnails = render_selectors.layer_thumbnails(found, units, technique)
         cells = [(unit, thumbnails.get(unit.index), None) for unit in units]
+    nav_layers = selectors.model_layers(network)
+    previous_layer, next_layer = selectors.layer_neighbours(nav_layers, found.name)
     context = {
         "network": network,
         "layer": found,
@@ -130,7 +153,14 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
         "newer": _newer(network, model),
         "layer_renders": render_selectors.layer_renders(found),
         "technique": technique,
-        "techniques": found.grid_techniques,
+        "techniques": [(t, TECHNIQUE_NAMES[t], contents[t]) for t in techniques],
+        "filled": [(t, TECHNIQUE_NAMES[t]) for t in techniques if contents[t]],
+        "technique_name": TECHNIQUE_NAMES[technique],
+        "page_units": f"{units[0].index}–{units[-1].index}" if units else "",
+        "nav_layers": nav_layers,
+        "previous_layer": previous_layer,
+        "next_layer": next_layer,
+        "has_weights": LayerConnection.objects.filter(target=found).exists(),
         "cite": _cite(
             request,
             layer_citation(
@@ -153,8 +183,30 @@ def _unit_context(
         "layer": unit.layer,
         "unit": unit,
         "model_ref": model,
-        "renders": list(render_selectors.unit_renders(unit)),
         "cite": _cite(request, unit_citation(unit, url=versioned_url, accessed=_today())),
+    }
+
+
+def _tab_panel(unit: Unit, technique: str) -> dict[str, Any]:
+    """What one tab of a unit page shows; the page builds nothing for the other tabs."""
+    if technique == "examples":
+        return {"examples": render_selectors.unit_examples(unit)}
+    if technique == "tuning":
+        return {"tuning": render_selectors.unit_tuning(unit)}
+    if technique == "connections":
+        return {"connections": render_selectors.unit_connections(unit)}
+    return {"renders": render_selectors.unit_technique_renders(unit, technique)}
+
+
+def _job_state(job: RenderJob | None) -> dict[str, Any] | None:
+    if job is None:
+        return None
+    place = render_selectors.job_queue_place(job)
+    return {
+        "status": job.status,
+        "progress": job.progress,
+        "ahead": place.ahead,
+        "estimate_s": None if place.estimate_s is None else round(place.estimate_s),
     }
 
 
@@ -163,15 +215,34 @@ def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> Htt
     unit = page_unit(request) or selectors.unit_at(model, layer, index)
     network, found = unit.layer.model, unit.layer
     if found.name != layer:
-        return redirect("neurons:unit", model=model, layer=found.name, index=index, permanent=True)
+        url = reverse("neurons:unit", kwargs={"model": model, "layer": found.name, "index": index})
+        query = request.META.get("QUERY_STRING", "")
+        return redirect(url + (f"?{query}" if query else ""), permanent=True)
+    tabs = render_selectors.unit_tabs(found)
+    contents = render_selectors.unit_contents(unit)
+    technique = _technique_asked(request, tabs) or next((t for t in tabs if contents[t]), tabs[0])
+    nav_layers = selectors.model_layers(network)
+    previous_layer, next_layer = selectors.layer_neighbours(nav_layers, found.name)
+    job = render_selectors.technique_active_job(unit, technique)
+    here = {"model": model, "layer": found.name}
     context = {
         **_unit_context(request, model, network, unit),
+        **_tab_panel(unit, technique),
         "newer": _newer(network, model),
-        "neighbours": selectors.unit_neighbours(unit),
-        "active_job": render_selectors.unit_active_job(unit),
-        "connections": render_selectors.unit_connections(unit),
-        "examples": render_selectors.unit_examples(unit),
-        "tuning": render_selectors.unit_tuning(unit),
+        "technique": technique,
+        "technique_name": TECHNIQUE_NAMES[technique],
+        "tabs": [(t, TECHNIQUE_NAMES[t], contents[t]) for t in tabs],
+        "has_content": contents[technique],
+        "render_tab": technique in render_selectors.RENDER_TABS,
+        "active_job": job,
+        "job_state": _job_state(job),
+        "nav_layers": nav_layers,
+        "previous_unit": _unit_url(here, index - 1, technique) if index > 0 else None,
+        "next_unit": (
+            _unit_url(here, index + 1, technique) if index + 1 < found.num_units else None
+        ),
+        "previous_layer": previous_layer,
+        "next_layer": next_layer,
         "cite_url": reverse(
             "neurons:unit-cite", kwargs={"model": model, "layer": found.name, "index": index}
         ),
@@ -184,13 +255,22 @@ def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> Htt
     return render(request, "neurons/unit_detail.html", context)
 
 
+def _unit_url(here: dict[str, str], index: int, technique: str) -> str:
+    """A unit page of this layer, on the same tab (the reader stays where they were)."""
+    url = reverse("neurons:unit", kwargs={**here, "index": index})
+    return f"{url}?{urlencode({'technique': technique})}"
+
+
 @page_cacheable
 @xframe_options_exempt
 def unit_embed(request: HttpRequest, model: str, layer: str, index: int) -> HttpResponse:
     """The embeddable unit card: the only page other sites may put in a frame."""
     network = selectors.model_get(model)
     unit = selectors.unit_get(selectors.layer_get(network, layer), index)
-    context = _unit_context(request, model, network, unit)
+    context = {
+        **_unit_context(request, model, network, unit),
+        "renders": list(render_selectors.unit_renders(unit)),
+    }
     return render(request, "neurons/unit_embed.html", context)
 
 
@@ -264,30 +344,85 @@ def short_link(request: HttpRequest, unit_id: int) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def unit_render_now(request: HttpRequest, model: str, layer: str, index: int) -> HttpResponse:
-    """A visitor's "render now": deduplicated against queued jobs and rate-limited per client."""
+    """A visitor's "render now" for one tab (`technique`, default the layer's first):
+    deduplicated against active jobs and rate-limited per client."""
     network = selectors.model_get(model)
     unit = selectors.unit_get(selectors.layer_get(network, layer), index)
-    client = request.META.get("REMOTE_ADDR", "unknown")
+    technique = request.POST.get("technique") or unit.layer.grid_techniques[0]
     try:
-        render_now(unit=unit, technique=unit.layer.grid_techniques[0], client=client)
-    except RateLimited as error:
+        technique_render_now(unit=unit, technique=technique, client=_client(request))
+    except RenderRefused as error:
+        return _refused(request, error)
+    page = reverse("neurons:unit", kwargs={"model": model, "layer": layer, "index": index})
+    return redirect(f"{page}?{urlencode({'technique': technique})}")
+
+
+def _client(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "unknown")
+
+
+def _refused(request: HttpRequest, error: RenderRefused) -> HttpResponse:
+    if isinstance(error, RateLimited):
         response = render(request, "neurons/rate_limited.html", {"error": error}, status=429)
         response["Retry-After"] = str(error.retry_after)
         return response
+    return render(request, "neurons/rate_limited.html", {"error": error}, status=400)
+
+
+@csrf_exempt
+@require_POST
+def layer_render_now(request: HttpRequest, model: str, layer: str) -> HttpResponse:
+    """A visitor's "render these" on an empty technique of a layer page: the units of the
+    page they were on (`page`), rate-limited per client."""
+    return _layer_request(request, model, layer, staff=False)
+
+
+@require_POST
+def layer_queue(request: HttpRequest, model: str, layer: str) -> HttpResponse:
+    """Staff's "queue this layer": every unit, default parameters (CSRF-protected)."""
+    if not request.user.is_staff:
+        return HttpResponseForbidden("Only staff queue a whole layer.")
+    return _layer_request(request, model, layer, staff=True)
+
+
+def _layer_request(request: HttpRequest, model: str, layer: str, *, staff: bool) -> HttpResponse:
+    network = selectors.model_get(model)
+    found = selectors.layer_get(network, layer)
+    technique = request.POST.get("technique", "")
+    page = Paginator(found.units.all(), UNITS_PER_PAGE).get_page(request.POST.get("page"))
+    try:
+        layer_render_request(
+            layer=found,
+            technique=technique,
+            units=[unit.index for unit in page.object_list],
+            client=_client(request),
+            staff=staff,
+        )
     except RenderRefused as error:
-        return render(request, "neurons/rate_limited.html", {"error": error}, status=400)
-    return redirect(request.path.removesuffix("render/"))
+        return _refused(request, error)
+    url = reverse("neurons:layer", kwargs={"model": model, "layer": found.name})
+    return redirect(f"{url}?{urlencode({'technique': technique, 'page': page.number})}")
 
 
 def unit_render_status(request: HttpRequest, model: str, layer: str, index: int) -> JsonResponse:
-    """What the unit page polls while a render is on its way."""
+    """What a unit page's tab polls while its job is on the way (`technique`, default the
+    layer's first): whether the tab has content yet, and the job's place in the queue."""
     network = selectors.model_get(model)
     unit = selectors.unit_get(selectors.layer_get(network, layer), index)
-    job = render_selectors.unit_active_job(unit)
+    technique = request.GET.get("technique") or unit.layer.grid_techniques[0]
+    tabs = render_selectors.unit_tabs(unit.layer)
+    if technique not in tabs:
+        return JsonResponse(
+            {"error": f"no technique {technique!r}; tabs: {list(tabs)}"}, status=404
+        )
+    contents = render_selectors.unit_contents(unit)
+    job = render_selectors.technique_active_job(unit, technique)
     return JsonResponse(
         {
+            "technique": technique,
+            "ready": contents[technique],
             "renders": render_selectors.unit_renders(unit).count(),
-            "job": None if job is None else {"status": job.status, "progress": job.progress},
+            "job": _job_state(job),
         }
     )
 

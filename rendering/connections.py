@@ -36,12 +36,15 @@ def layer_pairs(model: NetworkModel) -> list[tuple[Layer, Layer]]:
 
 
 def connection_jobs_create(
-    *, model: NetworkModel, top: int = 50, enqueue: bool = True
+    *, model: NetworkModel, top: int = 50, enqueue: bool = True, touching: Layer | None = None
 ) -> list[RenderJob]:
+    """A job per layer pair not computed yet (only the pairs with `touching`, when given)."""
     from rendering.services import render_jobs_create
 
     jobs: list[RenderJob] = []
     for source, target in layer_pairs(model):
+        if touching is not None and touching.pk not in (source.pk, target.pk):
+            continue
         if LayerConnection.objects.filter(source=source, target=target).exists():
             continue
         jobs += render_jobs_create(

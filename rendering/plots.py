@@ -73,14 +73,23 @@ def tuning_svg(curve: UnitCurve, *, title: str) -> str:
     return _document(title, _description(curve), body, height)
 
 
+HISTOGRAM_X_LABEL = "value (bins spaced logarithmically)"
+
+
 def histogram_svg(
-    counts: Sequence[int], *, title: str, edges: Sequence[float] | None = None
+    counts: Sequence[int],
+    *,
+    title: str,
+    edges: Sequence[float] | None = None,
+    x_label: str = HISTOGRAM_X_LABEL,
+    y_label: str = "count",
 ) -> str:
     """A histogram as an SVG document: bar k counts values in [edges[k-1], edges[k]).
 
     Bin 0 is everything below edges[0] and the last bin everything from edges[-1] up, as in
     rendering.engine.examples (whose symmetric-log `HISTOGRAM_EDGES` are the default). Empty
-    bins at either end are left out; bars have equal widths, one per bin.
+    bins at either end are left out; bars have equal widths, one per bin, so the axis is only
+    linear in the bin number: `x_label` says how the bins are spaced.
     """
     if edges is None:
         from rendering.engine.examples import HISTOGRAM_EDGES
@@ -117,7 +126,7 @@ def histogram_svg(
     body = [
         f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>',
         _heading(title),
-        *_frame(x, y, [], y_ticks, "value", y_label="count"),
+        *_frame(x, y, [], y_ticks, x_label, y_label=y_label),
         *ticks,
         *marks,
     ]
@@ -273,9 +282,10 @@ def _frame(
 
 
 def _heading(title: str) -> str:
-    """The visible title, in a smaller font (down to 8 px) when long, so that it fits."""
+    """The visible title, in a smaller font when long, so that it always fits (never clipped:
+    keep titles short enough to stay readable)."""
     room = WIDTH - 16
-    size = min(11.0, max(8.0, room / (max(len(title), 1) * HEADING_EM)))
+    size = min(11.0, math.floor(10 * room / (max(len(title), 1) * HEADING_EM)) / 10)
     return (
         f'<text x="8" y="17" fill="{INK}" font-weight="600" font-size="{_n(size)}">'
         f"{_text(title)}</text>"

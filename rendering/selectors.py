@@ -68,23 +68,41 @@ class ConnectedUnit:
     thumbnail: Render | None
 
 
-def _heatmap(kernel: np.ndarray) -> str:
-    """The kernel as a tiny PNG (red excites, blue inhibits, white is zero), inlined: a few
-    hundred bytes, against kilobytes and thousands of template variables as SVG cells."""
+def _heatmaps(kernels: np.ndarray) -> list[str]:
+    """Each (k, k) kernel as a tiny PNG (red excites, blue inhibits, white is zero, scaled to
+    its own largest weight), inlined: a few hundred bytes, against kilobytes and thousands of
+    template variables as SVG cells. One numpy pass for all of them."""
     import base64
-    import io
 
-    from PIL import Image
-
-    scale = float(np.abs(kernel).max()) or 1.0
-    v = np.clip(kernel / scale, -1.0, 1.0)
+    scale = np.abs(kernels).max(axis=(1, 2), keepdims=True)
+    v = np.clip(kernels / np.where(scale > 0, scale, 1.0), -1.0, 1.0)
     fade = np.round(255 * (1 - np.abs(v)))
     red = np.where(v >= 0, 255, fade)
     blue = np.where(v >= 0, fade, 255)
     rgb = np.stack([red, fade, blue], axis=-1).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(rgb, mode="RGB").save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return ["data:image/png;base64," + base64.b64encode(_png_rgb(image)).decode() for image in rgb]
+
+
+def _png_rgb(rgb: np.ndarray) -> bytes:
+    """A (height, width, 3) uint8 array as PNG bytes, written directly: for a kernel of a few
+    pixels, PIL's encoder setup costs ten times the encoding (a unit page shows 24)."""
+    import struct
+    import zlib
+
+    height, width, _ = rgb.shape
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + row.tobytes() for row in rgb)  # filter type 0 per row
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def unit_connections(unit: Unit, *, shown: int = 12) -> dict[str, list[ConnectedUnit]]:
@@ -115,6 +133,7 @@ def unit_connections(unit: Unit, *, shown: int = 12) -> dict[str, list[Connected
         other = row.pair.source if row.direction == "in" else row.pair.target
         k = row.pair.kernel_size
         kernels = np.frombuffer(bytes(row.kernels), dtype=np.float16).reshape(-1, k, k)
+        pngs = _heatmaps(kernels[:shown].astype(np.float32))
         for position, index in enumerate(row.other_indices[:shown]):
             panels[row.direction].append(
                 ConnectedUnit(
@@ -122,7 +141,7 @@ def unit_connections(unit: Unit, *, shown: int = 12) -> dict[str, list[Connected
                     index=index,
                     strength=row.strengths[position],
                     sign=kernel_sign(kernels[position]),
-                    kernel_png=_heatmap(kernels[position].astype(np.float32)),
+                    kernel_png=pngs[position],
                     kernel_size=k,
                     thumbnail=thumbs.get((other.pk, index)),
                 )
@@ -254,7 +273,12 @@ def unit_examples(unit: Unit) -> ExamplesView | None:
 
     histogram = row.stats.get("histogram")
     svg = (
-        histogram_svg(histogram, title=f"Spatial maxima of {unit} over the dataset")
+        histogram_svg(
+            histogram,
+            title=f"Per-image maximum of {unit.layer.name}:{unit.index}",
+            x_label="per-image spatial maximum (log-spaced bins)",
+            y_label="images",
+        )
         if histogram
         else ""
     )
@@ -267,3 +291,140 @@ def unit_tuning(unit: Unit) -> list[TuningCurve]:
     for curve in TuningCurve.objects.filter(unit=unit).order_by("-created"):
         newest.setdefault(curve.family, curve)
     return [newest[family] for family in sorted(newest)]
+
+
+# --- the unit page's technique tabs --------------------------------------------------------
+
+# The tabs of a unit page, in order, with the names readers see.
+UNIT_TABS: dict[str, str] = {
+    "channel": "Channel",
+    "neuron": "Neuron",
+    "negative": "Negative",
+    "diversity": "Diversity",
+    "examples": "Dataset examples",
+    "tuning": "Tuning curves",
+    "connections": "Connections",
+}
+RENDER_TABS = ("channel", "neuron", "negative", "diversity")
+
+
+def unit_tabs(layer: Layer) -> tuple[str, ...]:
+    """The tabs a unit of `layer` has: a non-spatial layer's unit is one neuron (no channel)."""
+    renders = tuple(t for t in layer.grid_techniques if t != "examples")
+    return (*renders, "examples", "tuning", "connections")
+
+
+def unit_contents(unit: Unit) -> dict[str, bool]:
+    """Which tabs of `unit` have something to show: one query, whatever the unit has.
+
+    Plain SQL: the ORM's seven EXISTS subqueries cost more to compile (about 6 ms of CPU)
+    than everything else a cold unit page asks of the database."""
+    from django.db import connection
+
+    from neurons.models import Technique
+
+    sql = (
+        f"SELECT DISTINCT t.slug FROM {Render._meta.db_table} r"
+        f" JOIN {Technique._meta.db_table} t ON t.id = r.technique_id WHERE r.unit_id = %s"
+        + "".join(
+            f" UNION ALL SELECT '{slug}' WHERE EXISTS"
+            f" (SELECT 1 FROM {model._meta.db_table} WHERE unit_id = %s)"
+            for slug, model in (
+                ("examples", UnitExamples),
+                ("tuning", TuningCurve),
+                ("connections", Connection),
+            )
+        )
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [unit.pk] * 4)
+        found = {row[0] for row in cursor.fetchall()}
+    return {slug: slug in found for slug in UNIT_TABS}
+
+
+def layer_contents(layer: Layer) -> dict[str, bool]:
+    """Which techniques of the layer grid have anything for some unit of `layer`: one query."""
+    from django.db.models import Exists, OuterRef
+
+    layer_ref = OuterRef("pk")
+    checks = {
+        f"has_{slug}": Exists(
+            Render.objects.filter(layer=layer_ref, technique__slug=slug, unit__isnull=False)
+        )
+        for slug in RENDER_TABS
+    }
+    checks["has_examples"] = Exists(UnitExamples.objects.filter(unit__layer=layer_ref))
+    row = Layer.objects.filter(pk=layer.pk).annotate(**checks).values(*checks).first() or {}
+    return {slug: bool(row.get(f"has_{slug}")) for slug in layer.grid_techniques}
+
+
+def unit_technique_renders(unit: Unit, technique: str) -> list[Render]:
+    """The unit's renders with one technique, newest first (diversity images in order)."""
+    return list(
+        Render.objects.filter(unit=unit, technique__slug=technique)
+        .select_related("technique")
+        .order_by("-created", "variant")
+    )
+
+
+def technique_active_job(unit: Unit, technique: str) -> RenderJob | None:
+    """The queued or running job that will fill this tab of `unit`, if any."""
+    layer = unit.layer
+    jobs = RenderJob.objects.filter(technique__slug=technique, status__in=RenderJob.ACTIVE)
+    if technique in RENDER_TABS:
+        return (
+            jobs.filter(layer=layer, unit_start__lte=unit.index, unit_stop__gt=unit.index)
+            .order_by("created")
+            .first()
+        )
+    if technique == "tuning":
+        return jobs.filter(layer=layer).order_by("created").first()
+    # A dataset pass names its layers; a connections job targets the later layer of a pair
+    # and names the earlier one: both can fill this layer's tab from another layer's job.
+    for job in jobs.filter(layer__model_id=layer.model_id).order_by("created"):
+        if technique == "examples" and layer.name in str(job.params.get("layers", "")).split(","):
+            return job
+        if technique == "connections" and layer.name in (job.layer.name, job.params.get("source")):
+            return job
+    return None
+
+
+@dataclass
+class QueuePlace:
+    """Where a job stands: how many queued jobs go before it, and a guess at when it is done."""
+
+    ahead: int
+    estimate_s: float | None  # None: no job of these kinds has finished here yet
+
+
+def job_queue_place(job: RenderJob, *, recent: int = 50) -> QueuePlace:
+    """Jobs queued before `job` (the `gpu` queue is first in, first out) and an estimate of
+    when it finishes: the jobs ahead and itself, each taking as long as the recent finished
+    jobs of its technique took on average (one worker; more workers finish sooner)."""
+    from collections import Counter
+
+    if job.status == RenderJob.Status.RUNNING:
+        ahead_kinds: Counter[int] = Counter()
+    else:
+        ahead_kinds = Counter(
+            RenderJob.objects.filter(
+                status=RenderJob.Status.QUEUED, created__lt=job.created
+            ).values_list("technique_id", flat=True)
+        )
+    durations: dict[int, list[float]] = {}
+    for technique_id, started, finished in (
+        RenderJob.objects.filter(
+            status=RenderJob.Status.SUCCEEDED, started__isnull=False, finished__isnull=False
+        )
+        .order_by("-finished")
+        .values_list("technique_id", "started", "finished")[:recent]
+    ):
+        assert started is not None and finished is not None  # filtered above
+        durations.setdefault(technique_id, []).append((finished - started).total_seconds())
+    mean = {kind: sum(values) / len(values) for kind, values in durations.items()}
+    own = mean.get(job.technique_id)
+    if own is None or any(kind not in mean for kind in ahead_kinds):
+        return QueuePlace(ahead=sum(ahead_kinds.values()), estimate_s=None)
+    remaining = own * (1.0 - job.progress)
+    estimate = remaining + sum(mean[kind] * count for kind, count in ahead_kinds.items())
+    return QueuePlace(ahead=sum(ahead_kinds.values()), estimate_s=estimate)

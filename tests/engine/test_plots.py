@@ -141,3 +141,22 @@ def test_a_histogram_names_its_open_ended_bins_and_its_emptiness() -> None:
     assert [d.text for d in empty.iter(f"{SVG}desc")] == ["No values."]
     with pytest.raises(ValueError, match="6 counts need 5 edges, got 3"):
         histogram_svg([0] * 6, title="t", edges=[0.0, 1.0, 2.0])
+
+
+def test_a_histogram_heading_always_fits_and_its_axis_says_the_bins_are_log_spaced() -> None:
+    room = 320 - 16
+    for title in ("Per-image maximum of mixed4a:0", "Per-image maximum of " + "x" * 80):
+        root = ET.fromstring(histogram_svg([0, 0, 3, 7, 2, 0], title=title, edges=EDGES))
+        heading = next(t for t in root.iter(f"{SVG}text") if t.get("font-weight") == "600")
+        assert heading.text == title
+        size = float(heading.get("font-size"))
+        assert len(title) * size * 0.62 <= room + 0.5  # the whole title fits in the plot
+    short = ET.fromstring(
+        histogram_svg([1, 2], title="Per-image maximum of mixed4a:0", edges=[0.0])
+    )
+    texts = [t.text for t in short.iter(f"{SVG}text")]
+    assert "value (bins spaced logarithmically)" in texts
+    heading_size = float(
+        next(t for t in short.iter(f"{SVG}text") if t.get("font-weight")).get("font-size")
+    )
+    assert heading_size == 11  # a title of the unit page's length keeps the full size

@@ -1,5 +1,6 @@
 """The whole-page cache: few queries cold, almost none warm, never stale, never for sessions."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,12 @@ pytestmark = pytest.mark.django_db
 
 UNIT_URL = "/models/tinynet/conv2/5/"
 # Measured on an unversioned unit URL: the unit with its layer and model (the page cache's
-# key, which the view reuses), next layer (pager), active job, connections, examples, tuning
-# curves, renders, and the annotations panel's public notes and comments.
+# key, which the view reuses), which tabs have content (one query), the model's layers (the
+# navigation), the tab's active job, the tab's content (renders: one query), and the
+# annotations panel's public notes and comments. Only the open tab is built.
 # It must not grow with what the unit has.
-UNIT_PAGE_QUERIES = 9
-# With connections, one more: every connected unit's thumbnail in one query, however many rows.
+UNIT_PAGE_QUERIES = 7
+# The connections tab: its rows, then every connected unit's thumbnail in one query.
 CONNECTED_UNIT_PAGE_QUERIES = UNIT_PAGE_QUERIES + 1
 # A hit reads only the model's content version, which is part of the cache key.
 CACHED_PAGE_QUERIES = 1
@@ -68,8 +70,9 @@ def test_the_unit_page_costs_the_same_few_queries_with_or_without_renders(
     client: Client, tiny: NetworkModel, media: Path, django_assert_max_num_queries: Any
 ) -> None:
     with django_assert_max_num_queries(UNIT_PAGE_QUERIES) as bare:
-        response = client.get(UNIT_URL)
-    assert response["X-Page-Cache"] == "miss" and "No render yet" in response.content.decode()
+        response = client.get(UNIT_URL + "?technique=diversity")
+    html = response.content.decode()
+    assert response["X-Page-Cache"] == "miss" and "No diversity for this unit yet" in html
     unit = _unit(tiny, "conv2", 5)
     _render(unit, "channel")
     for variant in range(3):
@@ -77,8 +80,9 @@ def test_the_unit_page_costs_the_same_few_queries_with_or_without_renders(
     _render(unit, "negative")
     cache.clear()
     with django_assert_max_num_queries(UNIT_PAGE_QUERIES) as rich:
-        html = client.get(UNIT_URL).content.decode()
-    assert html.count("visualization of conv2:5") == 5
+        html = client.get(UNIT_URL + "?technique=diversity").content.decode()
+    assert html.count("Diversity visualization of conv2:5") == 3  # only the open tab's renders
+    assert "Channel visualization" not in html and "Negative visualization" not in html
     assert len(bare.captured_queries) == len(rich.captured_queries) == UNIT_PAGE_QUERIES
 
 
@@ -95,7 +99,8 @@ def test_the_unit_page_costs_the_same_few_queries_with_or_without_connections(
     assert Connection.objects.filter(unit=unit, direction="in").count() == 1
     cache.clear()
     with django_assert_max_num_queries(CONNECTED_UNIT_PAGE_QUERIES) as connected:
-        html = client.get(UNIT_URL).content.decode()
+        html = client.get(UNIT_URL).content.decode()  # opens on its only content
+    assert re.search(r'data-tab="connections" aria-current="page"', html)
     assert "Inputs" in html and 'href="/models/tinynet/conv1/' in html
     assert len(connected.captured_queries) == len(bare.captured_queries) + 1
 
@@ -124,8 +129,14 @@ def test_each_query_string_is_its_own_page(client: Client, tiny: NetworkModel) -
     channel = client.get("/models/tinynet/conv2/")
     negative = client.get("/models/tinynet/conv2/?technique=negative")
     assert negative["X-Page-Cache"] == "miss"
-    assert 'aria-current="page">negative</a>' in negative.content.decode()
-    assert 'aria-current="page">channel</a>' in channel.content.decode()
+    assert 'data-tab="negative" aria-current="page"' in negative.content.decode()
+    assert 'data-tab="channel" aria-current="page"' in channel.content.decode()
+    for technique in ("channel", "tuning"):
+        url = f"{UNIT_URL}?technique={technique}"
+        assert client.get(url)["X-Page-Cache"] == "miss"
+        tab = client.get(url)
+        assert tab["X-Page-Cache"] == "hit"
+        assert f'data-tab="{technique}" aria-current="page"' in tab.content.decode()
 
 
 def _label_saved(unit: Unit) -> str:

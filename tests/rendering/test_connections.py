@@ -49,14 +49,15 @@ def test_unit_pages_show_inputs_and_outputs_with_kernels(
 ) -> None:
     pair = _compute(inceptionv1, "conv2d2")
     row = Connection.objects.get(pair=pair, direction="in", unit__index=5)
-    html = client.get("/models/inceptionv1/conv2d2/5/").content.decode()
+    html = client.get("/models/inceptionv1/conv2d2/5/?technique=connections").content.decode()
     assert "Inputs" in html
-    assert f'href="/models/inceptionv1/conv2d1/{row.other_indices[0]}/"' in html
+    link = f"/models/inceptionv1/conv2d1/{row.other_indices[0]}/?technique=connections"
+    assert f'href="{link}"' in html
     assert 'class="kernel" src="data:image/png;base64,' in html
     uri = html.split('class="kernel" src="data:image/png;base64,')[1].split('"')[0]
     kernel = Image.open(io.BytesIO(base64.b64decode(uri)))
     assert kernel.size == (3, 3)  # one pixel per position of conv2d1 → conv2d2's 3x3 kernel
-    outputs = client.get("/models/inceptionv1/conv2d1/0/").content.decode()
+    outputs = client.get("/models/inceptionv1/conv2d1/0/?technique=connections").content.decode()
     assert "Outputs" in outputs and 'href="/models/inceptionv1/conv2d2/' in outputs
 
 

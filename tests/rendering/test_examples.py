@@ -199,11 +199,12 @@ def test_unit_page_shows_examples_and_tuning(
         )
     )
     _run(tuning_jobs_create(model=tiny_model, layers=["conv2"], enqueue=False))
-    page = client.get("/models/tinynet/conv2/3/").content.decode()
+    page = client.get("/models/tinynet/conv2/3/").content.decode()  # opens on examples
     assert "Dataset examples" in page and "Pet photos" in page
     row = UnitExamples.objects.get(unit__layer__model=tiny_model, unit__index=3)
     assert row.sprite_top.url in page and row.sprite_bottom.url in page
     assert default_storage.url(row.top[0]["full"]) in page
+    page = client.get("/models/tinynet/conv2/3/?technique=tuning").content.decode()
     assert "Tuning curves" in page and page.count("<svg") >= 3
     grid = client.get("/models/tinynet/conv2/?technique=examples").content.decode()
     assert row.sprite_top.url in grid and "strongest dataset example of conv2:3" in grid
@@ -237,3 +238,36 @@ def test_a_pass_over_changed_images_skips_them(tiny_model: Any, image_folder: Pa
     row = UnitExamples.objects.filter(unit__layer__name="conv1").first()
     assert row is not None and row.stats["count"] == 11
     assert json.dumps(row.top).count("cats/img01.png") == 0
+
+
+def _shown_stats(html: str) -> dict[str, str]:
+    import re
+
+    return dict(re.findall(r'<dd data-stat="(\w+)">([^<]*)</dd>', html))
+
+
+def test_the_statistics_the_unit_page_shows_are_the_stored_ones_each_labelled(
+    client: Any, tiny_model: Any, image_folder: Path
+) -> None:
+    dataset = dataset_register(slug="pets", name="Pet photos", location=str(image_folder))
+    _run(examples_jobs_create(model=tiny_model, dataset=dataset, layers=["conv2"], enqueue=False))
+    row = UnitExamples.objects.get(unit__layer__model=tiny_model, unit__index=3)
+    stats = row.stats
+    page = client.get("/models/tinynet/conv2/3/?technique=examples").content.decode()
+    shown = _shown_stats(page)
+    assert shown == {
+        key: f"{stats[key]:.3f}" for key in ("mean", "max_mean", "max_std", "maximum", "minimum")
+    }
+    assert stats["max_mean"] != stats["mean"]  # the two means the page once confused differ
+    assert f"Statistics over {stats['count']} images" in page
+    for label, key in (
+        ("Mean activation, all positions", "mean"),
+        ("Per-image spatial maximum: mean", "max_mean"),
+        ("Per-image spatial maximum: standard deviation", "max_std"),
+        ("Highest activation", "maximum"),
+    ):
+        assert f'<dt>{label}</dt><dd data-stat="{key}">' in page
+    svg = page.split('<figure class="histogram">')[1].split("</figure>")[0]
+    assert "Per-image maximum of conv2:3</text>" in svg
+    assert "per-image spatial maximum (log-spaced bins)" in svg
+    assert f"{sum(stats['histogram'])} values" in svg  # its description counts every image

@@ -29,14 +29,21 @@ def test_render_now_queues_one_job_and_the_page_polls_it(client: Client, incepti
     page = client.get("/models/inceptionv1/mixed3a/9/").content.decode()
     assert "Render now" in page
     response = client.post("/models/inceptionv1/mixed3a/9/render/")
-    assert response.status_code == 302 and response["Location"] == "/models/inceptionv1/mixed3a/9/"
+    assert response.status_code == 302
+    assert response["Location"] == "/models/inceptionv1/mixed3a/9/?technique=channel"
     client.post("/models/inceptionv1/mixed3a/9/render/")
     job = RenderJob.objects.get()
     assert (job.unit_start, job.unit_stop, job.status) == (9, 10, "queued")
     page = client.get("/models/inceptionv1/mixed3a/9/").content.decode()
     assert "data-status-url" in page and "Render now" not in page
+    assert "Queued: next in line; no estimate yet" in page
     status = client.get("/models/inceptionv1/mixed3a/9/status.json").json()
-    assert status == {"renders": 0, "job": {"status": "queued", "progress": 0.0}}
+    assert status == {
+        "technique": "channel",
+        "ready": False,
+        "renders": 0,
+        "job": {"status": "queued", "progress": 0.0, "ahead": 0, "estimate_s": None},
+    }
 
 
 def test_render_now_is_rate_limited_with_retry_after(client: Client, inceptionv1, settings) -> None:

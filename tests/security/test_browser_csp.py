@@ -121,6 +121,8 @@ def test_every_page_works_under_the_policy(
         "/models/tinynet/conv2/",
         "/models/tinynet/conv2/?technique=examples",
         "/models/tinynet/conv2/3/",
+        "/models/tinynet/conv2/3/?technique=examples",
+        "/models/tinynet/conv2/3/?technique=tuning",
         f"/embed/models/{model}/conv2/3/",
         site["note"].get_absolute_url(),
         "/notes/",
@@ -136,12 +138,12 @@ def test_every_page_works_under_the_policy(
             blocked[url] = _violations(page)
 
     # The unit page's script runs: the sprites are placed and j goes to the next unit.
-    page.goto(base + "/models/tinynet/conv2/3/")
+    page.goto(base + "/models/tinynet/conv2/3/?technique=examples")
     sprite = page.locator("img.sprite").first
     assert "object-position" in (sprite.get_attribute("style") or "")
     assert sprite.evaluate("img => getComputedStyle(img).objectPosition") != "50% 50%"
     page.keyboard.press("j")
-    page.wait_for_url("**/models/tinynet/conv2/4/")
+    page.wait_for_url("**/models/tinynet/conv2/4/?technique=examples")
 
     # The admin, signed in as staff.
     page.goto(base + "/admin/login/")
