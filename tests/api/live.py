@@ -127,6 +127,7 @@ def seed() -> None:
     from neurons.export import export_request
     from neurons.models import NetworkModel, Technique
     from rendering.models import Render
+    from tests.api.circuit import docs_example_circuit
 
     users = get_user_model().objects
     staff = users.create_superuser("livestaff", "livestaff@example.org", "pw-12345!")
@@ -156,42 +157,7 @@ def seed() -> None:
     )
     export = export_request(model=model, enqueue=False)
     # What docs/API.md's example walks: mixed4c:447's strongest input, its render, a note on it.
-    import numpy as np
-
-    from rendering.models import Connection, LayerConnection
-
-    mixed4b = model.layers.get(name="mixed4b")
-    pair = LayerConnection.objects.create(
-        source=mixed4b, target=unit.layer, method="expanded", kernel_size=1, matrix="w/m.npy"
-    )
-    Connection.objects.create(
-        unit=unit,
-        direction="in",
-        pair=pair,
-        other_indices=[9, 4],
-        strengths=[0.7, -0.2],
-        kernels=np.ones(2, dtype=np.float16).tobytes(),
-    )
-    source = mixed4b.units.get(index=9)
-    Render.objects.create(
-        unit=source,
-        layer=mixed4b,
-        technique=Technique.objects.get(slug="channel"),
-        params={"steps": 512},
-        params_hash="p" * 64,
-        image="r/9.png",
-        thumbnail="r/9-96.png",
-        image_sha256="0" * 64,
-        objective=1.0,
-    )
-    note_create(
-        author=alice,
-        title="Dog heads",
-        body="b",
-        units="inceptionv1/mixed4b/9",
-        visibility="public",
-        publish=True,
-    )
+    docs_example_circuit(model=model, unit=unit, author=alice)
     print(
         json.dumps(
             {

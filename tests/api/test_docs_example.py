@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import numpy as np
 import pytest
 from rest_framework.test import APIClient
 
@@ -56,43 +55,10 @@ def test_the_docs_example_walks_a_circuit_and_posts_a_note(
     people: Any, inceptionv1: Any, unit: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     from annotations.models import Note
-    from annotations.services import note_create
     from annotations.tokens import token_create
-    from neurons.models import Technique
-    from rendering.models import Connection, LayerConnection, Render
+    from tests.api.circuit import docs_example_circuit
 
-    mixed4b = inceptionv1.layers.get(name="mixed4b")
-    pair = LayerConnection.objects.create(
-        source=mixed4b, target=unit.layer, method="expanded", kernel_size=1, matrix="w/m.npy"
-    )
-    Connection.objects.create(
-        unit=unit,
-        direction="in",
-        pair=pair,
-        other_indices=[9, 4],
-        strengths=[0.7, -0.2],
-        kernels=np.ones(2, dtype=np.float16).tobytes(),
-    )
-    source = mixed4b.units.get(index=9)
-    Render.objects.create(
-        unit=source,
-        layer=mixed4b,
-        technique=Technique.objects.get(slug="channel"),
-        params={"steps": 512},
-        params_hash="p" * 64,
-        image="r/9.png",
-        thumbnail="r/9-96.png",
-        image_sha256="0" * 64,
-        objective=1.0,
-    )
-    note_create(
-        author=people["bea"],
-        title="Dog heads",
-        body="b",
-        units="inceptionv1/mixed4b/9",
-        visibility="public",
-        publish=True,
-    )
+    source = docs_example_circuit(model=inceptionv1, unit=unit, author=people["bea"])
     _, secret = token_create(user=people["alice"], name="docs", scope="write")
 
     code = re.search(r"```python\n(.*?)```", DOC.read_text(), re.S)
