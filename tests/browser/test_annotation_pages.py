@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 from django.core import mail
 
-from tests.browser.conftest import needs_chromium
-
-pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), needs_chromium]
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def test_the_diff_is_single_spaced_and_signing_up_asks_to_confirm(

@@ -8,9 +8,8 @@ import pytest
 
 from neurons.services import model_import
 from rendering.engine.zoo import WeightsSpec
-from tests.browser.conftest import needs_chromium
 
-pytestmark = [needs_chromium, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.mark.parametrize("width", [1200, 390])

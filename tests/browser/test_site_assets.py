@@ -6,10 +6,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import needs_chromium
 from tests.security.test_browser_csp import RECORD_VIOLATIONS
 
-pytestmark = [needs_chromium, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def test_redoc_and_pages_load_without_errors_or_foreign_requests(

@@ -11,10 +11,8 @@ from rendering.connections import connection_jobs_create, strength_matrix
 from rendering.engine.zoo import WeightsSpec
 from rendering.models import Connection, LayerConnection
 from rendering.services import render_job_run
-from tests.browser.conftest import needs_chromium
 
 pytestmark = [
-    needs_chromium,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
