@@ -155,6 +155,8 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
         "technique": technique,
         "techniques": [(t, TECHNIQUE_NAMES[t], contents[t]) for t in techniques],
         "filled": [(t, TECHNIQUE_NAMES[t]) for t in techniques if contents[t]],
+        # An output layer with nothing drawn yet still lists its units by class name.
+        "named_units": [] if cells else [unit for unit in units if unit.class_name],
         "technique_name": TECHNIQUE_NAMES[technique],
         "page_units": f"{units[0].index}–{units[-1].index}" if units else "",
         "nav_layers": nav_layers,

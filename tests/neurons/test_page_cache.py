@@ -60,10 +60,11 @@ def _render(unit: Unit, technique: str, variant: int = 0, *, params_hash: str = 
 
 
 def _connections(model: NetworkModel) -> None:
-    """conv1 → conv2 weights for every unit of both layers, as the connections job stores them."""
-    (job,) = connection_jobs_create(model=model, top=4, enqueue=False)
-    done = render_job_run(job_id=job.pk)
-    assert done is not None and done.status == "succeeded", done and done.error
+    """conv1 → conv2 (and conv2 → logits) weights for every unit of those layers, as the
+    connections jobs store them."""
+    for job in connection_jobs_create(model=model, top=4, enqueue=False):
+        done = render_job_run(job_id=job.pk)
+        assert done is not None and done.status == "succeeded", done and done.error
 
 
 def test_the_unit_page_costs_the_same_few_queries_with_or_without_renders(

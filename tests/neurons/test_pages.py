@@ -248,8 +248,12 @@ def test_render_now_for_a_layer_technique_queues_its_layer_and_refuses_clearly(
     assert RenderJob.objects.filter(technique__slug="tuning").count() == 1  # deduplicated
     connections = client.post("/models/tinynet/conv2/5/render/", {"technique": "connections"})
     assert connections.status_code == 302
-    (pair,) = RenderJob.objects.filter(technique__slug="connections")
-    assert (pair.layer.name, pair.params["source"]) == ("conv2", "conv1")
+    pairs = RenderJob.objects.filter(technique__slug="connections")
+    # Every pair that touches conv2: its inputs from conv1 and its outputs to the logits.
+    assert {(p.layer.name, p.params["source"]) for p in pairs} == {
+        ("conv2", "conv1"),
+        ("logits", "conv2"),
+    }
     examples = client.post("/models/tinynet/conv2/5/render/", {"technique": "examples"})
     assert examples.status_code == 400 and b"no dataset is registered" in examples.content
     bad = client.post("/models/tinynet/conv2/5/render/", {"technique": "deepdream"})
@@ -302,7 +306,7 @@ def test_a_layer_page_links_its_weight_matrix_once_computed(
     from rendering.services import render_job_run
 
     assert "weight matrix" not in client.get("/models/tinynet/conv2/").content.decode()
-    (job,) = connection_jobs_create(model=tiny, top=4, enqueue=False)
-    render_job_run(job_id=job.pk)
+    for job in connection_jobs_create(model=tiny, top=4, enqueue=False):
+        render_job_run(job_id=job.pk)
     html = client.get("/models/tinynet/conv2/").content.decode()
     assert '<a href="/models/tinynet/conv2/weights/">weight matrix</a>' in html

@@ -1,5 +1,6 @@
 """The zoo at `/` lists every registry entry; a model page says where its weights come from."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ ZOO_PAGE_BASE_QUERIES = 2
 
 
 def _main(html: str) -> str:
-    return html.split("<main>", 1)[1]
+    return re.split(r"<main[^>]*>", html, maxsplit=1)[1]
 
 
 def test_the_home_page_lists_every_registry_entry_imported_or_not(

@@ -24,9 +24,10 @@ def _compute(model, target: str) -> LayerConnection:
 def test_one_job_per_consecutive_layer_pair(inceptionv1) -> None:
     pairs = [(a.name, b.name) for a, b in layer_pairs(inceptionv1)]
     assert pairs[:3] == [("conv2d0", "conv2d1"), ("conv2d1", "conv2d2"), ("conv2d2", "mixed3a")]
-    assert len(pairs) == 11
+    # Eleven pairs of consecutive spatial layers, then the last one into the logits layer.
+    assert len(pairs) == 12 and pairs[-1] == ("mixed5b", "softmax2_pre_activation")
     connection_jobs_create(model=inceptionv1, enqueue=False)
-    assert RenderJob.objects.filter(technique__slug="connections").count() == 11
+    assert RenderJob.objects.filter(technique__slug="connections").count() == 12
     assert connection_jobs_create(model=inceptionv1, enqueue=False) == []  # already queued
 
 
