@@ -10,6 +10,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from microscope_site.api_queries import StrictQueryParams
 from neurons.models import Layer, NetworkModel
 from neurons.serializers import absolute, model_ref
 from rendering.connections import strength_matrix
@@ -39,7 +40,7 @@ class LayerWeightsView(generics.GenericAPIView[Layer]):
     queryset = Layer.objects.filter(model__status=NetworkModel.Status.READY).select_related("model")
     serializer_class = LayerWeightsSerializer
     pagination_class = None
-    filter_backends: list[Any] = []
+    filter_backends: list[Any] = [StrictQueryParams]  # an unknown parameter is a 400
 
     @extend_schema(summary="The weight matrix into a layer")
     def get(self, request: Request, pk: int) -> Response:

@@ -52,7 +52,7 @@ class RateLimited(RenderRefused):
 
 # One loaded model per worker process and model version: loading and hashing weights is slow,
 # and a GPU worker renders many batches of the same model in a row.
-_loaded: dict[int, LoadedModel] = {}
+_loaded: dict[tuple[int, str, str], LoadedModel] = {}
 
 
 def render_device() -> torch.device:
@@ -64,7 +64,10 @@ def render_device() -> torch.device:
 
 def network_module(network: NetworkModel) -> LoadedModel:
     """The model version's module, with the exact weights its sha256 names, in eval mode."""
-    if network.pk not in _loaded:
+    # Keyed on the version's identity, not its row id alone: a row id can name another model
+    # once a transaction that made it is rolled back (SQLite reuses ids).
+    key = (network.pk, network.registry_key, network.weights_sha256)
+    if key not in _loaded:
         weights = WeightsSpec(
             source=network.weights_source,
             seed=int(network.weights_detail) if network.weights_source == "random" else 0,
@@ -82,8 +85,8 @@ def network_module(network: NetworkModel) -> LoadedModel:
             )
         _loaded.clear()  # keep one model per process: GPU memory is the limit
         loaded.module.to(render_device())
-        _loaded[network.pk] = loaded
-    return _loaded[network.pk]
+        _loaded[key] = loaded
+    return _loaded[key]
 
 
 # --- creating jobs ------------------------------------------------------------------------

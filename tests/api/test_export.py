@@ -16,7 +16,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from neurons.export import TABLES, export_request, export_run, exports_reap
-from neurons.models import Export, Technique
+from neurons.models import Export, Technique, Unit
 from neurons.services import model_touch
 from rendering.models import Connection, Dataset, LayerConnection, Render, UnitExamples
 
@@ -125,7 +125,7 @@ def test_export_downloads_and_verifies_against_its_manifest(content: Any) -> Non
         assert list(rows[0]) == [name for name, _ in manifest["tables"][file["table"]]["columns"]]
 
     assert len(tables["layers"]) == content.layers.count()
-    assert len(tables["units"]) == 5804
+    assert len(tables["units"]) == Unit.objects.filter(layer__model=content).count() == 5804 + 1008
     (labelled,) = [u for u in tables["units"] if u["curator_label"]]
     assert labelled["key"] == f"{content}/mixed4c/447"
     assert labelled["curator_label"] == "curve detector"

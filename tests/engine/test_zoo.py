@@ -71,7 +71,7 @@ def test_unknown_registry_key_lists_the_known_ones() -> None:
 
 
 def test_bad_weights_source_is_refused() -> None:
-    with pytest.raises(WeightsError, match="pretrained, random or file"):
+    with pytest.raises(WeightsError, match="pretrained, random, train or file"):
         WeightsSpec("imagenet")
 
 
@@ -117,7 +117,9 @@ def test_inceptionv1_layers_are_the_circuits_names_with_5804_channels() -> None:
         load_model(entry, WeightsSpec("random")).module, entry.layers, input_size=224
     )
     assert [i.name for i in infos][3:6] == ["mixed3a", "mixed3b", "mixed4a"]
-    assert sum(i.num_units for i in infos) == 5804
+    # The Circuits thread's 5,804 channels, then the 1,008 class logits (softmax2_pre_activation).
+    assert sum(i.num_units for i in infos if i.name != "softmax2_pre_activation") == 5804
+    assert infos[-1].name == "softmax2_pre_activation" and infos[-1].num_units == 1008
     by_name = {i.name: i for i in infos}
     assert by_name["mixed4a"].output_shape == (508, 14, 14)
     assert by_name["mixed4a"].receptive_field_stride == 16

@@ -157,7 +157,7 @@ def test_broken_examples_connections_and_exports_lose_their_rows_so_they_can_run
     examples = UnitExamples.objects.first()
     assert examples is not None
     (media / examples.sprite_top.name).unlink()
-    pair = LayerConnection.objects.get()
+    pair = LayerConnection.objects.get(source__name="conv1")  # conv1 → conv2 of conv2 → logits
     (media / pair.matrix.name).write_bytes(b"not a matrix")
     export = Export.objects.get()
     (media / export.files[0]["path"]).unlink()
@@ -166,7 +166,8 @@ def test_broken_examples_connections_and_exports_lose_their_rows_so_they_can_run
     repaired = verify_storage(repair=True)
     assert repaired.ok
     assert not UnitExamples.objects.exists()  # the whole pass: a partial pass is never rerun
-    assert not LayerConnection.objects.exists() and not Export.objects.exists()
+    assert not LayerConnection.objects.filter(pk=pair.pk).exists() and not Export.objects.exists()
+    assert LayerConnection.objects.filter(source__name="conv2").exists()  # its file is whole
     actions = " ".join(d["action"] for d in repaired.details)
     assert f"manage.py examples tinynet@{store.version} --dataset noise --layers conv1" in actions
     assert "run the connections again" in actions and "run the export again" in actions

@@ -81,5 +81,9 @@ def test_the_unit_page_costs_a_fixed_number_of_queries(
         render_job_run(job_id=job.pk)
     with django_assert_max_num_queries(len(bare.captured_queries)) as rich:
         html = client.get("/models/inceptionv1/conv2d2/3/").content.decode()
-    assert html.count("visualization of conv2d2:3") == 3  # channel + 2 diversity images
+    assert html.count("visualization of conv2d2:3") == 1  # the channel tab, open by default
     assert len(rich.captured_queries) == len(bare.captured_queries)
+    with django_assert_max_num_queries(len(bare.captured_queries)) as tab:
+        html = client.get("/models/inceptionv1/conv2d2/3/?technique=diversity").content.decode()
+    assert html.count("visualization of conv2d2:3") == 2  # its 2 diversity images
+    assert len(tab.captured_queries) == len(bare.captured_queries)
