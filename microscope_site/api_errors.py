@@ -111,7 +111,7 @@ class ApiErrorFormatter(ExceptionFormatter):
     }
 )
 class _DetailField(serializers.JSONField):
-    pass
+    """`detail` as the schema shows it: a sentence, or the messages of each invalid field."""
 
 
 class ErrorItemSerializer(serializers.Serializer[Any]):

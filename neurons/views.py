@@ -132,14 +132,13 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
     )
     units = list(page.object_list)
     cells: list[tuple[Unit, Render | None, UnitExamples | None]] = []
-    if not contents[technique]:
-        pass  # the page says the technique is empty instead of drawing grey squares
-    elif technique == "examples":
+    # An empty technique leaves `cells` empty: the page says so instead of drawing grey squares.
+    if contents[technique] and technique == "examples":
         cells = [
             (unit, None, examples)
             for unit, examples in render_selectors.layer_examples(found, units)
         ]
-    else:
+    elif contents[technique]:
         thumbnails = render_selectors.layer_thumbnails(found, units, technique)
         cells = [(unit, thumbnails.get(unit.index), None) for unit in units]
     nav_layers = selectors.model_layers(network)

@@ -6,7 +6,6 @@ teardown. `seed()` runs inside the server's environment and prints what the test
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,12 +19,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 # High enough that no run is throttled; the throttles have their own tests.
 UNTHROTTLED = {f"API_THROTTLE_{who}": "100000/minute" for who in ("ANON", "USER", "TOKEN")}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def copy_sqlite(source: str, target: Path) -> None:
@@ -100,10 +93,11 @@ def serving(command: list[str], env: dict[str, str], port: int, log: Path) -> It
                     raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
                 try:
                     with urllib.request.urlopen(f"{base}/api/v1/techniques/", timeout=5) as answer:
-                        if answer.status == 200:
-                            break
+                        up = answer.status == 200
                 except OSError:
-                    pass
+                    up = False  # not listening yet
+                if up:
+                    break
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the server did not answer: {log.read_text()[-2000:]}")
                 time.sleep(0.5)

@@ -31,10 +31,10 @@ from tests.api.live import (
     copy_postgres,
     copy_sqlite,
     drop_postgres,
-    free_port,
     run_seed,
     serving,
 )
+from tests.servers import free_port
 
 # Only so that pytest-django sets up the test database, which the live site starts from.
 pytestmark = pytest.mark.django_db
