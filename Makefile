@@ -35,6 +35,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy microscope_site neurons rendering annotations
+	$(VENV)/bin/lint-imports  # the layers contracts in pyproject.toml
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 

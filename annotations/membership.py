@@ -34,7 +34,7 @@ from annotations.services import (
     profile_for,
     work_touch,
 )
-from neurons.ratelimit import hits_in_window
+from microscope_site.ratelimit import hits_in_window
 
 CONFIRM_SALT = "annotations.membership.confirm"
 INVITE_SALT = "annotations.membership.invite"

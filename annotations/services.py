@@ -39,8 +39,9 @@ from annotations.models import (
     Profile,
     Report,
 )
+from microscope_site.errors import Refused
+from microscope_site.ratelimit import hits_in_window
 from neurons.models import NetworkModel, Unit
-from neurons.ratelimit import hits_in_window
 from neurons.selectors import unit_by_shorthand
 from neurons.services import model_touch, unit_touch
 from rendering.models import Connection
@@ -51,14 +52,8 @@ RATE_WINDOW_S = 60
 MENTIONS_NOTIFIED = 20
 
 
-class AnnotationRefused(Exception):
+class AnnotationRefused(Refused):
     """Bad input: nothing was stored. `field` names the form field at fault, if one is."""
-
-    status = 400
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class NotAllowed(AnnotationRefused):

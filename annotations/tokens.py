@@ -22,6 +22,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from annotations.bidi import strip_bidi
 from annotations.models import ApiToken
+from microscope_site.errors import Refused
 
 KEYWORD = "Token"
 SECRET_PREFIX = "msc_"
@@ -30,7 +31,7 @@ MAX_TOKENS_PER_USER = 50
 LAST_USED_EVERY = timedelta(minutes=1)  # at most one write per token per minute
 
 
-class TokenRefused(Exception):
+class TokenRefused(Refused):
     """A token request that cannot be taken; the message says why."""
 
 

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.sitemaps",
     "csp",  # its system checks and the {% csp_nonce %} tag
     "rest_framework",
+    "microscope_site",  # no models: the job lifecycle's periodic tasks (tasks.py)
     "neurons",
     "rendering",
     "annotations",
@@ -57,9 +58,9 @@ MIDDLEWARE = [
     # Outside PageCache, so a page served from the cache carries the policy too.
     "csp.middleware.CSPMiddleware",
     # A lost database answers 503 (with Retry-After), the page cache's lookup included.
-    "neurons.middleware.DatabaseUnavailable",
+    "microscope_site.database_down.DatabaseUnavailable",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "neurons.middleware.RefuseNulBytes",  # PostgreSQL refuses NUL in text: 400, not 500
+    "microscope_site.nul_bytes.RefuseNulBytes",  # PostgreSQL refuses NUL in text: 400, not 500
     "neurons.pagecache.PageCache",  # whole anonymous pages, before sessions, CSRF and auth
     "django.middleware.http.ConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -68,7 +69,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "neurons.middleware.RenamedRedirect",
+    "neurons.renamed.RenamedRedirect",
 ]
 # No page may be framed by another site, except the embeddable unit card (/embed/…).
 X_FRAME_OPTIONS = "DENY"
@@ -183,14 +184,10 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3 * 3600 + 300)
 
 CELERY_TASK_ROUTES = {"rendering.tasks.*": {"queue": "gpu"}}
 CELERY_BEAT_SCHEDULE = {
-    "reap-stale-render-jobs": {
-        "task": "rendering.tasks.reap_stale_render_jobs",
+    # Every job kind (renders, imports, exports): requeue the stale, resend the never-sent.
+    "reap-stale-jobs": {
+        "task": "microscope_site.tasks.reap_stale_jobs",
         "schedule": 60.0,
-        "options": {"queue": "default"},
-    },
-    "reap-stale-exports": {
-        "task": "neurons.tasks.reap_stale_exports",
-        "schedule": 300.0,
         "options": {"queue": "default"},
     },
     "purge-idempotency-keys": {
@@ -199,6 +196,13 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": "default"},
     },
 }
+
+# Jobs, per kind: attempts before a failure is final, and how long a running job's heartbeat
+# may be silent before the reaper takes its worker for dead (longer than any one batch).
+IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 3)
+IMPORT_STALE_AFTER_S = env_int("IMPORT_STALE_AFTER_S", 600)
+EXPORT_MAX_ATTEMPTS = env_int("EXPORT_MAX_ATTEMPTS", 3)
+EXPORT_STALE_AFTER_S = env_int("EXPORT_STALE_AFTER_S", 600)
 
 # Rendering. "auto" renders on the GPU when torch sees one.
 RENDER_DEVICE = env_str("RENDER_DEVICE", "auto")
@@ -390,7 +394,7 @@ SPECTACULAR_SETTINGS = {
 IDEMPOTENCY_KEY_TTL_S = env_int("IDEMPOTENCY_KEY_TTL_S", 24 * 3600)
 API_ERROR_STATUSES = ["400", "401", "403", "404", "405", "406", "415", "429", "500", "503"]
 DRF_STANDARDIZED_ERRORS = {
-    "EXCEPTION_HANDLER_CLASS": "neurons.api.ApiExceptionHandler",
+    "EXCEPTION_HANDLER_CLASS": "microscope_site.api_exceptions.ApiExceptionHandler",
     "EXCEPTION_FORMATTER_CLASS": "microscope_site.api_errors.ApiErrorFormatter",
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
     "ALLOWED_ERROR_STATUS_CODES": API_ERROR_STATUSES,

@@ -17,6 +17,7 @@ handler400 = "microscope_site.api_errors.bad_request"  # the API's error format 
 urlpatterns = [
     path("", neurons_views.model_list, name="home"),
     path("models/", include("neurons.urls")),
+    path("models/", include("rendering.urls")),  # weight matrices, "Render now"
     path("search/", neurons_views.search, name="search"),
     path("favicon.ico", views_site.favicon, name="favicon"),
     path(

@@ -1,19 +1,16 @@
-"""The catalogue's API endpoints, and the conventions every API endpoint shares.
+"""The catalogue's API endpoints.
 
-Shared: cursor pagination on every list (each viewset names a default `ordering`; the cursor
-adds `pk`), strict query strings (`microscope_site.api_queries`), one error format
-(`microscope_site.api_errors`), the 202 answer of job triggers, `Idempotency-Key` on writes
-that create rows (`neurons.idempotency`). Lists and details are read by anyone; writes go
-through the same service functions as pages, admin and commands.
+They follow what every endpoint shares: cursor pagination on every list (each viewset names a
+default `ordering`; the cursor adds `pk`), strict query strings (`microscope_site.api_queries`),
+one error format (`microscope_site.api_errors`, `microscope_site.api_exceptions`), the 202
+answer of job triggers (`accepted`), `Idempotency-Key` on writes that create rows
+(`neurons.idempotency`). Lists and details are read by anyone; writes go through the same
+service functions as pages, admin and commands.
 """
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import InterfaceError, OperationalError
 from django.db.models import QuerySet
-from django.http import Http404
-from django.urls import reverse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -22,13 +19,13 @@ from drf_spectacular.utils import (
     extend_schema_field,
     extend_schema_view,
 )
-from drf_standardized_errors.handler import ExceptionHandler
-from rest_framework import exceptions, generics, mixins, permissions, serializers, status, viewsets
+from rest_framework import generics, mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from microscope_site.api_exceptions import accepted
 from microscope_site.api_queries import (
     BooleanFilter,
     IdFilter,
@@ -56,99 +53,6 @@ from neurons.serializers import (
 
 MODEL_REF = r"[a-z0-9][a-z0-9_-]*(?:@[0-9a-f]{4,16})?"
 LAYER_NAME = r"[A-Za-z0-9_.]+"
-
-
-# --- conventions shared by every endpoint ----------------------------------------------------
-
-
-def _refusal_status(exc: Exception) -> int | None:
-    """The HTTP status of a service's refusal, or None for exceptions that are not refusals."""
-    from annotations.services import AnnotationRefused
-    from annotations.tokens import TokenRefused
-    from neurons.services import ImportFailed
-    from rendering.examples import DatasetRefused
-    from rendering.services import RateLimited, RenderRefused
-
-    if isinstance(exc, AnnotationRefused):
-        return exc.status
-    if isinstance(exc, RateLimited):
-        return status.HTTP_429_TOO_MANY_REQUESTS
-    if isinstance(exc, RenderRefused | ImportFailed | TokenRefused | DatasetRefused):
-        return status.HTTP_400_BAD_REQUEST
-    return None
-
-
-class Refused(exceptions.APIException):
-    """A service's refusal as DRF sees it; a 400 has a validation error's code (`invalid`).
-    One that names the field at fault is raised as a `ValidationError` (`_api_exception`), so
-    its detail is `{field: [message]}` like a serializer's."""
-
-    def __init__(self, message: str, status_code: int, field: str | None = None) -> None:
-        self.status_code = status_code
-        codes = {400: "invalid", 403: "permission_denied", 404: "not_found", 429: "throttled"}
-        super().__init__({field: [message]} if field else message, codes.get(status_code))
-
-
-def _api_exception(exc: Exception) -> Exception:
-    refused = _refusal_status(exc)
-    field = getattr(exc, "field", None)
-    if refused == status.HTTP_400_BAD_REQUEST and field:
-        return exceptions.ValidationError({field: [str(exc)]})
-    if refused is not None:
-        return Refused(str(exc), refused, getattr(exc, "field", None))
-    if isinstance(exc, Http404):
-        return exceptions.NotFound(*exc.args)
-    if isinstance(exc, DjangoPermissionDenied):
-        return exceptions.PermissionDenied(*exc.args)
-    return exc
-
-
-class ApiExceptionHandler(ExceptionHandler):
-    """drf-standardized-errors' handler (`DRF_STANDARDIZED_ERRORS` in settings): services'
-    refusals become 4xx with their message, a throttle keeps its `Retry-After`, and any other
-    exception is a JSON 500 whatever DEBUG is, except two that middleware answers: a renamed
-    model or layer (`RenamedRedirect`, 301) and a lost database (`DatabaseUnavailable`, 503)."""
-
-    def convert_known_exceptions(self, exc: Exception) -> Exception:
-        return _api_exception(exc)
-
-    def should_not_handle(self, exc: Exception) -> bool:
-        return isinstance(exc, selectors.Moved | OperationalError | InterfaceError)
-
-    def get_headers(self, exc: exceptions.APIException) -> dict[str, str]:
-        headers = super().get_headers(exc)
-        retry_after = getattr(self.exc, "retry_after", None)
-        if retry_after is not None:
-            headers["Retry-After"] = str(retry_after)
-        return {name: str(value) for name, value in headers.items()}
-
-
-def accepted(request: Request, jobs: list[Any], view_name: str, **extra: Any) -> Response:
-    """202 with each job's URL (Location: the first), or 200 when there was nothing to do."""
-    urls = [request.build_absolute_uri(reverse(view_name, kwargs={"pk": j.pk})) for j in jobs]
-    body = {
-        "jobs": [
-            {
-                "id": j.pk,
-                "url": url,
-                "status": j.status,
-                # The row is saved but the broker was unreachable: the reaper sends it later.
-                **({"note": j.error} if j.error.startswith("not queued:") else {}),
-            }
-            for j, url in zip(jobs, urls, strict=True)
-        ],
-        **extra,
-    }
-    if not jobs:
-        return Response(body, status=status.HTTP_200_OK)
-    return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": urls[0]})
-
-
-def _model_or_none(ref: str) -> NetworkModel | None:
-    try:
-        return selectors.model_get(ref)
-    except (Http404, selectors.Moved):
-        return None
 
 
 # --- models ---------------------------------------------------------------------------------
@@ -233,7 +137,7 @@ class LayerFilter(StrictFilterSet):
         fields = ["name", "kind"]
 
     def filter_model(self, queryset: QuerySet[Layer], name: str, value: str) -> QuerySet[Layer]:
-        model = _model_or_none(value)
+        model = selectors.model_or_none(value)
         return queryset.filter(model=model) if model else queryset.none()
 
 
@@ -257,7 +161,7 @@ class UnitFilter(StrictFilterSet):
         fields = ["layer", "index"]
 
     def filter_model(self, queryset: QuerySet[Unit], name: str, value: str) -> QuerySet[Unit]:
-        model = _model_or_none(value)
+        model = selectors.model_or_none(value)
         return queryset.filter(layer__model=model) if model else queryset.none()
 
     def filter_labelled(self, queryset: QuerySet[Unit], name: str, value: bool) -> QuerySet[Unit]:
@@ -453,7 +357,7 @@ class ExportFilter(StrictFilterSet):
         fields = ["status"]
 
     def filter_model(self, queryset: QuerySet[Export], name: str, value: str) -> QuerySet[Export]:
-        model = _model_or_none(value)
+        model = selectors.model_or_none(value)
         return queryset.filter(model=model) if model else queryset.none()
 
 
@@ -515,11 +419,8 @@ class ModelExportsView(generics.ListAPIView[Export]):
     )
     @idempotent
     def post(self, request: Request, ref: str) -> Response:
-        from neurons.export import ExportRefused, export_request
+        from neurons.export import export_request
 
         model = selectors.model_get(ref)
-        try:
-            export = export_request(model=model, requested_by=request.user)
-        except ExportRefused as error:
-            raise Refused(str(error), status.HTTP_400_BAD_REQUEST) from None
+        export = export_request(model=model, requested_by=request.user)  # refusals: 400
         return accepted(request, [export], "api:export-detail")

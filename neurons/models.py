@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from microscope_site.jobs import Job
+
 
 class NetworkModel(models.Model):
     """One version of one registry model: a slug plus weights identified by their sha256."""
@@ -199,39 +201,16 @@ class Technique(models.Model):
         return self.name
 
 
-class ImportJob(models.Model):
+class ImportJob(Job):
     """One request to import a registry model; the row exists before its Celery task does."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "running"
-        SUCCEEDED = "succeeded", "succeeded"
-        FAILED = "failed", "failed"
 
     registry_key = models.CharField(max_length=64)
     weights_source = models.CharField(max_length=16, choices=NetworkModel.Weights.choices)
     seed = models.IntegerField(default=0)
     weights_path = models.CharField(max_length=512, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    progress = models.FloatField(default=0.0)
-    log = models.TextField(blank=True)
-    error = models.TextField(blank=True)
     result = models.ForeignKey(
         NetworkModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    task_id = models.CharField(max_length=64, blank=True)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
-    attempts = models.PositiveIntegerField(default=0)
-    created = models.DateTimeField(auto_now_add=True)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
-    heartbeat = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created"]
-        indexes = [models.Index(fields=["status", "heartbeat"])]
 
     def __str__(self) -> str:
         return f"import {self.registry_key} ({self.weights_source}) #{self.pk}"
@@ -270,38 +249,17 @@ class ExportQuerySet(models.QuerySet["Export"]):
         return self.filter(status=Export.Status.SUCCEEDED).order_by("-finished", "-pk")
 
 
-class Export(models.Model):
+class Export(Job):
     """A bulk export of one model version: tables as JSON Lines (and Parquet) and a manifest.
 
     The row exists before its Celery task; at most one export per model version is queued, so
     asking again while one waits adds nothing (the queued one will read the newest data).
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "running"
-        SUCCEEDED = "succeeded", "succeeded"
-        FAILED = "failed", "failed"
-
-    ACTIVE = (Status.QUEUED, Status.RUNNING)
-
     model = models.ForeignKey(NetworkModel, on_delete=models.CASCADE, related_name="exports")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    progress = models.FloatField(default=0.0)
-    heartbeat = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    log = models.TextField(blank=True)
-    task_id = models.CharField(max_length=64, blank=True)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
     content_version = models.PositiveIntegerField(
         default=0, help_text="the model's content version the export shows (current when equal)"
     )
-    created = models.DateTimeField(auto_now_add=True)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
     files = models.JSONField(
         default=list,
         help_text="[{name, table, format, rows, bytes, sha256, path}], as in the manifest",
@@ -311,8 +269,7 @@ class Export(models.Model):
 
     objects = ExportQuerySet.as_manager()
 
-    class Meta:
-        ordering = ["-created"]
+    class Meta(Job.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["model"],
@@ -320,7 +277,6 @@ class Export(models.Model):
                 name="export_one_queued_per_model",
             )
         ]
-        indexes = [models.Index(fields=["status", "heartbeat"])]
 
     def __str__(self) -> str:
         return f"export of {self.model} #{self.pk}"

@@ -25,7 +25,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone
 from django.utils.cache import get_conditional_response, set_response_etag
 
-from neurons.middleware import database_unavailable
+from microscope_site.database_down import database_unavailable
 
 if TYPE_CHECKING:
     from neurons.models import Unit

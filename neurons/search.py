@@ -4,9 +4,13 @@ key or display name), layers (`mixed4c`, `InceptionV1 mixed4c`, `4c`), units by 
 (`InceptionV1 4c:447`) is `selectors.unit_by_shorthand`'s, which the view tries first.
 
 Only the newest version of each model is searched, so a model imported twice is found once.
+Apps above the catalogue add their own result sections (annotations: the notes a visitor may
+see) with `search_section_register` in their `AppConfig.ready()`.
 """
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import Q, QuerySet
 
@@ -14,6 +18,28 @@ from neurons import selectors
 from neurons.models import Layer, NetworkModel, Unit
 
 SHOWN = 100
+
+
+@dataclass(frozen=True)
+class SearchSection:
+    """Results an app adds to the search page: `matching(query, user=…)` gives them, and
+    `version()` changes whenever they may have (part of the cached page's key)."""
+
+    matching: Callable[..., Iterable[Any]]
+    version: Callable[[], str]
+
+
+# Context name on the search page → its section (e.g. "notes", from annotations).
+SECTIONS: dict[str, SearchSection] = {}
+
+
+def search_section_register(name: str, section: SearchSection) -> None:
+    SECTIONS[name] = section
+
+
+def sections_version() -> str:
+    """Every registered section's version, for the search page's cache key."""
+    return ":".join(section.version() for section in SECTIONS.values())
 
 
 @dataclass

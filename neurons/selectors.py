@@ -7,21 +7,11 @@ from django.db.models import Count, F, QuerySet, Subquery, Sum, Window
 from django.db.models.functions import Lower, RowNumber
 from django.http import Http404
 
+from microscope_site.errors import Moved
 from neurons.models import Layer, NetworkModel, Rename, Unit
 
 if TYPE_CHECKING:
     from rendering.engine.zoo import ZooEntry
-
-
-class Moved(Exception):
-    """A name that was renamed: the request's URL, with `old` replaced by `new`, answers it.
-
-    Raised by the lookups below and turned into a 301 by `neurons.middleware.RenamedRedirect`.
-    """
-
-    def __init__(self, kind: str, old: str, new: str) -> None:
-        super().__init__(f"{kind} {old!r} is now {new!r}")
-        self.kind, self.old, self.new = kind, old, new
 
 
 def model_versions() -> QuerySet[NetworkModel]:
@@ -60,6 +50,14 @@ def model_get(ref: str) -> NetworkModel:
             raise Moved("model", ref, f"{slug}@{version.lower()}")
         raise Http404(f"No model {ref!r}")
     return model
+
+
+def model_or_none(ref: str) -> NetworkModel | None:
+    """`model_get`, or None where it would answer 404 or a redirect to a new name."""
+    try:
+        return model_get(ref)
+    except (Http404, Moved):
+        return None
 
 
 def model_slug_for(name: str) -> str | None:

@@ -334,7 +334,7 @@ class UnitDetailSerializer(UnitSerializer):
         if not LayerConnection.objects.filter(target_id=unit.layer_id).exists():
             return None
         kwargs = {"model": model_ref(unit.layer.model), "layer": unit.layer.name}
-        return absolute(self.context, reverse("neurons:layer-weights-png", kwargs=kwargs))
+        return absolute(self.context, reverse("rendering:layer-weights-png", kwargs=kwargs))
 
 
 def _int_or_none(value: str | None) -> int | None:

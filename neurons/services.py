@@ -4,20 +4,20 @@ import hashlib
 import io
 import logging
 import re
-import traceback
 import uuid
 
 import torch
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F, Value
-from django.db.models.functions import Concat
-from django.utils import timezone
+from django.db.models import F
 
+from microscope_site.errors import Refused
+from microscope_site.jobs import Heartbeat, job_enqueue, job_retry, job_run
+from microscope_site.progress import Progress, ignore_progress
 from neurons.class_names import model_class_names_fill
+from neurons.jobs import IMPORT_JOBS
 from neurons.models import ImportJob, Layer, NetworkModel, Rename, Unit
-from neurons.progress import Progress, ignore_progress
 from rendering.engine.zoo import (
     UnknownModelError,
     WeightsError,
@@ -38,7 +38,7 @@ _layer_facts: dict[str, list[LayerInfo]] = {}
 VERSION_DIGITS = 12
 
 
-class ImportFailed(Exception):
+class ImportRefused(Refused):
     """An import that cannot succeed as asked; the message says why and what to do."""
 
 
@@ -86,9 +86,9 @@ def model_import(
     try:
         entry = get_entry(registry_key)
     except UnknownModelError as error:
-        raise ImportFailed(str(error)) from None
+        raise ImportRefused(str(error)) from None
     except ValueError as error:  # a torchvision model whose layers cannot be found
-        raise ImportFailed(f"{registry_key}: {error}") from None
+        raise ImportRefused(f"{registry_key}: {error}") from None
     size = input_size or entry.input_size
     progress(0.05, f"building {entry.display_name} with {weights.describe()}")
 
@@ -98,7 +98,7 @@ def model_import(
     try:
         loaded = load_model(entry, weights, progress=False, training_progress=training_progress)
     except WeightsError as error:
-        raise ImportFailed(str(error)) from None
+        raise ImportRefused(str(error)) from None
     sha = loaded.sha256
     revision = entry.revision
     # A renamed model keeps its new slug for later versions.
@@ -185,9 +185,9 @@ def import_job_create(
         entry = get_entry(registry_key)
         WeightsSpec(source=weights_source, seed=seed, path=weights_path)
     except (UnknownModelError, WeightsError, ValueError) as error:
-        raise ImportFailed(str(error)) from None
+        raise ImportRefused(str(error)) from None
     if weights_source == "train" and entry.train is None:
-        raise ImportFailed(
+        raise ImportRefused(
             f"{registry_key} cannot be trained here (only model organisms such as stimuli-cnn "
             "can); use --weights pretrained, random or a state-dict file"
         )
@@ -200,87 +200,38 @@ def import_job_create(
         task_id=str(uuid.uuid4()),
     )
     if enqueue:
-        transaction.on_commit(lambda: _send_import(job.pk, job.task_id))
+        job_enqueue(IMPORT_JOBS, job)
     return job
-
-
-def _send_import(job_id: int, task_id: str) -> None:
-    """Send the job's task (on commit); a broker that is down leaves the row queued with a
-    "not queued: broker unreachable (…)" note, and `import_job_retry` sends it again."""
-    from neurons.tasks import import_model_task
-    from rendering.tasks import NOT_QUEUED, task_send
-
-    note = task_send(import_model_task, args=[job_id], task_id=task_id)
-    if note:
-        line = f"[{timezone.now():%H:%M:%S}] {note}; retry it from the admin\n"
-        ImportJob.objects.filter(pk=job_id).update(error=note, log=Concat(F("log"), Value(line)))
-    else:
-        ImportJob.objects.filter(pk=job_id, error__startswith=NOT_QUEUED).update(error="")
 
 
 def import_job_retry(*, job: ImportJob) -> ImportJob:
     """Queue a failed (or never-enqueued) job again, under a new task id."""
-    if job.status == ImportJob.Status.RUNNING:
-        raise ImportFailed(f"{job} is running; wait for it to finish")
-    if job.status == ImportJob.Status.SUCCEEDED:
-        raise ImportFailed(f"{job} already succeeded")
-    job.status = ImportJob.Status.QUEUED
-    job.error = ""
+    job = job_retry(IMPORT_JOBS, job)
     job.progress = 0.0
-    job.task_id = str(uuid.uuid4())
-    job.save(update_fields=["status", "error", "progress", "task_id"])
-    transaction.on_commit(lambda: _send_import(job.pk, job.task_id))
+    ImportJob.objects.filter(pk=job.pk).update(progress=0.0)
     return job
 
 
 def import_job_run(*, job_id: int, progress: Progress = ignore_progress) -> ImportJob | None:
-    """Claim and run one import job. Returns None when another worker holds it or it is done."""
-    now = timezone.now()
-    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
-        status=ImportJob.Status.RUNNING, started=now, heartbeat=now, attempts=F("attempts") + 1
-    )
-    if claimed != 1:
-        return None
-    job = ImportJob.objects.get(pk=job_id)
+    """Claim and run one import job. Returns None when another worker holds it or it is done.
 
-    def report(fraction: float, message: str) -> None:
-        stamp = timezone.now()
-        job.log += f"[{stamp:%H:%M:%S}] {message}\n"
-        job.progress = fraction
-        ImportJob.objects.filter(pk=job.pk).update(log=job.log, progress=fraction, heartbeat=stamp)
-        progress(fraction, message)
+    A refusal (unknown weights file, a hash that does not match …) fails it at once; anything
+    else queues it again until `IMPORT_MAX_ATTEMPTS`, then it stays failed.
+    """
 
-    weights = WeightsSpec(source=job.weights_source, seed=job.seed, path=job.weights_path)
-    try:
-        model = model_import(registry_key=job.registry_key, weights=weights, progress=report)
-    except ImportFailed as error:
-        _finish(job, ImportJob.Status.FAILED, error=str(error))
-    except Exception:
-        logger.exception("import job %s crashed", job.pk)
-        _finish(job, ImportJob.Status.FAILED, error=traceback.format_exc())
-    else:
-        job.result = model
-        _finish(job, ImportJob.Status.SUCCEEDED)
-    return job
+    def work(job: ImportJob) -> list[str]:
+        weights = WeightsSpec(source=job.weights_source, seed=job.seed, path=job.weights_path)
+        beat = Heartbeat(job, progress, log=True)
+        job.result = model_import(registry_key=job.registry_key, weights=weights, progress=beat)
+        return ["result"]
 
-
-def _finish(job: ImportJob, status: str, *, error: str = "") -> None:
-    job.status = status
-    job.error = error
-    job.finished = timezone.now()
-    if error:
-        job.log += f"[{job.finished:%H:%M:%S}] failed: {error.strip().splitlines()[-1]}\n"
-    fields = ["status", "error", "finished", "log", "result"]
-    if status == ImportJob.Status.SUCCEEDED:
-        job.progress = 1.0
-        fields.append("progress")
-    job.save(update_fields=fields)
+    return job_run(IMPORT_JOBS, job_id, work)  # type: ignore[return-value]
 
 
 # --- names and page freshness -----------------------------------------------------------------
 
 
-class RenameRefused(Exception):
+class RenameRefused(Refused):
     """A rename that cannot be done; the message says why."""
 
 

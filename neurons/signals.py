@@ -6,9 +6,14 @@ Services that write in bulk call `model_touch` themselves: bulk writes send no s
 from typing import Any
 
 from django.db.models.signals import post_delete, post_save
+from django.dispatch import Signal
 
 from neurons.models import Layer, NetworkModel, Unit
 from neurons.services import model_touch
+
+# Sent by the import task once a model version is imported (`model`: the NetworkModel); apps
+# that build on the catalogue connect here instead of the catalogue calling them.
+model_imported = Signal()
 
 
 def _unit_changed(sender: Any, instance: Unit, **kwargs: Any) -> None:

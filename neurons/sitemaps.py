@@ -102,8 +102,3 @@ def _render(response: HttpResponse) -> HttpResponse:
     if isinstance(response, TemplateResponse):
         response.render()
     return response
-
-
-from annotations.sitemaps import NoteSitemap  # noqa: E402  (annotations builds on neurons)
-
-SITEMAPS["notes"] = NoteSitemap

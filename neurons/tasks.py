@@ -1,42 +1,25 @@
 from celery import shared_task
-from django.conf import settings
 
-from neurons.models import ImportJob
+from microscope_site.tasks import job_task_finish
+from neurons.export import export_run
+from neurons.jobs import EXPORT_JOBS, IMPORT_JOBS
+from neurons.models import ImportJob, NetworkModel
 from neurons.services import import_job_run
+from neurons.signals import model_imported
 
 
-@shared_task(acks_late=True)
-def import_model_task(job_id: int) -> None:
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def import_model_task(self, job_id: int) -> None:  # type: ignore[no-untyped-def]
     job = import_job_run(job_id=job_id)
-    if job is None or job.status != ImportJob.Status.SUCCEEDED or not settings.RENDER_AFTER_IMPORT:
-        return
-    from rendering.services import render_jobs_create
-
-    assert job.result is not None
-    wanted = settings.RENDER_AFTER_IMPORT
-    for layer in job.result.layers.all():
-        if "all" in wanted or layer.name in wanted:
-            render_jobs_create(layer=layer, technique=layer.grid_techniques[0])
+    if job is not None and job.status == ImportJob.Status.SUCCEEDED and job.result is not None:
+        # Whatever builds on a new model (e.g. rendering's RENDER_AFTER_IMPORT) listens here.
+        model_imported.send(sender=NetworkModel, model=job.result)
+    job_task_finish(self, IMPORT_JOBS, job)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def export_task(self, export_id: int) -> None:  # type: ignore[no-untyped-def]
-    from neurons.export import export_run
-    from neurons.models import Export
-
-    export = export_run(export_id=export_id)
-    if export is not None and export.status == Export.Status.QUEUED:
-        # A failure the row requeued (storage, database …): its attempt count decides when to stop.
-        raise self.retry(
-            countdown=min(60 * export.attempts, 600), max_retries=settings.RENDER_MAX_ATTEMPTS
-        )
-
-
-@shared_task
-def reap_stale_exports() -> list[int]:
-    from neurons.export import exports_reap
-
-    return exports_reap()
+    job_task_finish(self, EXPORT_JOBS, export_run(export_id=export_id))
 
 
 @shared_task

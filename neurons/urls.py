@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from neurons import views, views_weights
+from neurons import views
 
 
 class ModelRefConverter:
@@ -38,46 +38,10 @@ urlpatterns = [
     path("<modelref:model>/<layername:layer>/", views.layer_detail, name="layer"),
     path("<modelref:model>/<layername:layer>/<int:index>/", views.unit_detail, name="unit"),
     path(
-        "<modelref:model>/<layername:layer>/weights/",
-        views_weights.layer_weights,
-        name="layer-weights",
-    ),
-    path(
-        "<modelref:model>/<layername:layer>/weights.png",
-        views_weights.layer_weights_png,
-        name="layer-weights-png",
-    ),
-    path(
-        "<modelref:model>/<layername:layer>/weights.npy",
-        views_weights.layer_weights_npy,
-        name="layer-weights-npy",
-    ),
-    path(
-        "<modelref:model>/<layername:layer>/weights/<int:index>.json",
-        views_weights.layer_weights_row,
-        name="layer-weights-row",
-    ),
-    path(
         "<modelref:model>/<layername:layer>/<int:index>/cite.json",
         views.unit_cite_json,
         name="unit-cite",
     ),
     path("<modelref:model>/<layername:layer>/cite.json", views.layer_cite_json, name="layer-cite"),
     path("<modelref:model>/cite.json", views.model_cite_json, name="model-cite"),
-    path(
-        "<modelref:model>/<layername:layer>/<int:index>/render/",
-        views.unit_render_now,
-        name="unit-render",
-    ),
-    path(
-        "<modelref:model>/<layername:layer>/render/",
-        views.layer_render_now,
-        name="layer-render",
-    ),
-    path("<modelref:model>/<layername:layer>/queue/", views.layer_queue, name="layer-queue"),
-    path(
-        "<modelref:model>/<layername:layer>/<int:index>/status.json",
-        views.unit_render_status,
-        name="unit-status",
-    ),
 ]

@@ -6,15 +6,13 @@ from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.utils.cache import set_response_etag
 from django.utils.html import format_html
 from django.views.decorators.clickjacking import xframe_options_exempt
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from neurons import selectors
 from neurons.citations import jsonld_script, layer_citation, model_citation, unit_citation
@@ -25,11 +23,11 @@ from neurons.pagecache import (
     page_unit,
     response_keep,
 )
+from neurons.search import SECTIONS, CatalogueMatches, catalogue_search
+from neurons.search import sections_version as search_sections_version
 from rendering import selectors as render_selectors
-from rendering.models import LayerConnection, Render, RenderJob, UnitExamples
-from rendering.render_now import layer_render_request, technique_render_now
+from rendering.models import LayerConnection, Render, UnitExamples
 from rendering.selectors import UNIT_TABS as TECHNIQUE_NAMES
-from rendering.services import RateLimited, RenderRefused
 
 UNITS_PER_PAGE = 200
 EMBED_SIZE = (360, 420)  # iframe width, height of the embeddable unit card
@@ -199,18 +197,6 @@ def _tab_panel(unit: Unit, technique: str) -> dict[str, Any]:
     return {"renders": render_selectors.unit_technique_renders(unit, technique)}
 
 
-def _job_state(job: RenderJob | None) -> dict[str, Any] | None:
-    if job is None:
-        return None
-    place = render_selectors.job_queue_place(job)
-    return {
-        "status": job.status,
-        "progress": job.progress,
-        "ahead": place.ahead,
-        "estimate_s": None if place.estimate_s is None else round(place.estimate_s),
-    }
-
-
 @page_cacheable
 def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> HttpResponse:
     unit = page_unit(request) or selectors.unit_at(model, layer, index)
@@ -236,7 +222,7 @@ def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> Htt
         "has_content": contents[technique],
         "render_tab": technique in render_selectors.RENDER_TABS,
         "active_job": job,
-        "job_state": _job_state(job),
+        "job_state": render_selectors.job_state(job),
         "nav_layers": nav_layers,
         "previous_unit": _unit_url(here, index - 1, technique) if index > 0 else None,
         "next_unit": (
@@ -340,94 +326,6 @@ def short_link(request: HttpRequest, unit_id: int) -> HttpResponse:
     return redirect(unit.get_versioned_url(), permanent=True)
 
 
-# Exempt from CSRF so unit pages can be cached whole for everyone (a token would be per
-# visitor): the action only queues a deduplicated render and is rate-limited per client.
-@csrf_exempt
-@require_POST
-def unit_render_now(request: HttpRequest, model: str, layer: str, index: int) -> HttpResponse:
-    """A visitor's "render now" for one tab (`technique`, default the layer's first):
-    deduplicated against active jobs and rate-limited per client."""
-    network = selectors.model_get(model)
-    unit = selectors.unit_get(selectors.layer_get(network, layer), index)
-    technique = request.POST.get("technique") or unit.layer.grid_techniques[0]
-    try:
-        technique_render_now(unit=unit, technique=technique, client=_client(request))
-    except RenderRefused as error:
-        return _refused(request, error)
-    page = reverse("neurons:unit", kwargs={"model": model, "layer": layer, "index": index})
-    return redirect(f"{page}?{urlencode({'technique': technique})}")
-
-
-def _client(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
-
-
-def _refused(request: HttpRequest, error: RenderRefused) -> HttpResponse:
-    if isinstance(error, RateLimited):
-        response = render(request, "neurons/rate_limited.html", {"error": error}, status=429)
-        response["Retry-After"] = str(error.retry_after)
-        return response
-    return render(request, "neurons/rate_limited.html", {"error": error}, status=400)
-
-
-@csrf_exempt
-@require_POST
-def layer_render_now(request: HttpRequest, model: str, layer: str) -> HttpResponse:
-    """A visitor's "render these" on an empty technique of a layer page: the units of the
-    page they were on (`page`), rate-limited per client."""
-    return _layer_request(request, model, layer, staff=False)
-
-
-@require_POST
-def layer_queue(request: HttpRequest, model: str, layer: str) -> HttpResponse:
-    """Staff's "queue this layer": every unit, default parameters (CSRF-protected)."""
-    if not request.user.is_staff:
-        return HttpResponseForbidden("Only staff queue a whole layer.")
-    return _layer_request(request, model, layer, staff=True)
-
-
-def _layer_request(request: HttpRequest, model: str, layer: str, *, staff: bool) -> HttpResponse:
-    network = selectors.model_get(model)
-    found = selectors.layer_get(network, layer)
-    technique = request.POST.get("technique", "")
-    page = Paginator(found.units.all(), UNITS_PER_PAGE).get_page(request.POST.get("page"))
-    try:
-        layer_render_request(
-            layer=found,
-            technique=technique,
-            units=[unit.index for unit in page.object_list],
-            client=_client(request),
-            staff=staff,
-        )
-    except RenderRefused as error:
-        return _refused(request, error)
-    url = reverse("neurons:layer", kwargs={"model": model, "layer": found.name})
-    return redirect(f"{url}?{urlencode({'technique': technique, 'page': page.number})}")
-
-
-def unit_render_status(request: HttpRequest, model: str, layer: str, index: int) -> JsonResponse:
-    """What a unit page's tab polls while its job is on the way (`technique`, default the
-    layer's first): whether the tab has content yet, and the job's place in the queue."""
-    network = selectors.model_get(model)
-    unit = selectors.unit_get(selectors.layer_get(network, layer), index)
-    technique = request.GET.get("technique") or unit.layer.grid_techniques[0]
-    tabs = render_selectors.unit_tabs(unit.layer)
-    if technique not in tabs:
-        return JsonResponse(
-            {"error": f"no technique {technique!r}; tabs: {list(tabs)}"}, status=404
-        )
-    contents = render_selectors.unit_contents(unit)
-    job = render_selectors.technique_active_job(unit, technique)
-    return JsonResponse(
-        {
-            "technique": technique,
-            "ready": contents[technique],
-            "renders": render_selectors.unit_renders(unit).count(),
-            "job": _job_state(job),
-        }
-    )
-
-
 def _csl_download(csl: dict[str, Any]) -> JsonResponse:
     """CSL-JSON for reference managers (Zotero, Mendeley, pandoc)."""
     response = JsonResponse([csl], safe=False, json_dumps_params={"indent": 2})
@@ -467,12 +365,6 @@ def circuits_shorthand(request: HttpRequest, model: str, shorthand: str) -> Http
     )
 
 
-def _notes_version() -> str:
-    from annotations.search import notes_version  # annotations builds on neurons, not back
-
-    return notes_version()
-
-
 def catalogue_page_cacheable(
     *versions: Callable[[], str],
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
@@ -509,16 +401,14 @@ def catalogue_page_cacheable(
     return decorate
 
 
-@catalogue_page_cacheable(_notes_version)
+@catalogue_page_cacheable(search_sections_version)
 def search(request: HttpRequest) -> HttpResponse:
     """A unit by shorthand (`InceptionV1 4c:447`, `mixed4c 447`) goes straight to its page;
     anything else lists the models, layers and units it names (`neurons.search`: names, class
     names, curator labels, family tags; `model=<slug>` keeps one model's) and the notes this
     visitor may see whose title or body matches. The notes differ by visitor: only anonymous
     visitors' pages (public notes) are cached, keyed on every model's version and the notes'
-    (`notes_version`)."""
-    from annotations.search import notes_matching  # annotations builds on neurons, not back
-    from neurons.search import CatalogueMatches, catalogue_search
+    (`neurons.search.sections_version`)."""
 
     query = request.GET.get("q", "").strip()
     model = request.GET.get("model", "").strip()
@@ -527,14 +417,17 @@ def search(request: HttpRequest) -> HttpResponse:
     if unit is not None:
         return redirect(unit.get_absolute_url())
     found = catalogue_search(query, model=model) if usable else CatalogueMatches()
-    notes = list(notes_matching(query, user=request.user)) if usable and not model else []
+    sections = {
+        name: list(section.matching(query, user=request.user)) if usable and not model else []
+        for name, section in SECTIONS.items()
+    }
     context = {
         "query": query,
         "model": model,
         "found": found,
         "results": found.labelled,
         "tagged": found.tagged,
-        "notes": notes,
+        **sections,  # "notes", from annotations
         "compare_url": _compare_url(label=query) if found.labelled else None,
         "compare_family_url": _compare_url(family=query) if found.tagged else None,
     }

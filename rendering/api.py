@@ -14,9 +14,10 @@ from rest_framework import generics, permissions, serializers, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from microscope_site.api_exceptions import accepted
 from microscope_site.api_queries import IdFilter, StrictFilterSet, StrictQueryParams
 from neurons import selectors
-from neurons.api import MODEL_REF, _model_or_none, accepted
+from neurons.api import MODEL_REF
 from neurons.apicache import CatalogueCachedReads
 from neurons.idempotency import idempotent
 from neurons.models import NetworkModel, Unit
@@ -44,7 +45,7 @@ class _ModelRefFilter(StrictFilterSet):
     model_field = "layer__model"
 
     def filter_model(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
-        model = _model_or_none(value)
+        model = selectors.model_or_none(value)
         return queryset.filter(**{self.model_field: model}) if model else queryset.none()
 
 
@@ -259,6 +260,7 @@ class RenderTrigger(_Trigger):
                 technique=form["technique"],
                 params=form.get("params"),
                 units=form.get("units"),
+                requested_by=request.user,
             )
         return accepted(request, jobs, "api:renderjob-detail")
 

@@ -64,7 +64,7 @@ class LayerWeightsView(generics.GenericAPIView[Layer]):
                 "kernel_size": pair.kernel_size,
                 "shape": list(matrix.shape),
                 "strength": matrix.round(6).tolist(),
-                "npy_url": absolute(context, reverse("neurons:layer-weights-npy", kwargs=kwargs)),
-                "html_url": absolute(context, reverse("neurons:layer-weights", kwargs=kwargs)),
+                "npy_url": absolute(context, reverse("rendering:layer-weights-npy", kwargs=kwargs)),
+                "html_url": absolute(context, reverse("rendering:layer-weights", kwargs=kwargs)),
             }
         )

@@ -6,6 +6,7 @@ class RenderingConfig(AppConfig):
     verbose_name = "Rendering"
 
     def ready(self) -> None:
-        from rendering import signals
+        from rendering import export_tables, signals
 
         signals.connect()
+        export_tables.register()  # renders, dataset examples, connections

@@ -8,13 +8,13 @@ import numpy as np
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from microscope_site.progress import Progress
+from microscope_site.storage import store_content
 from neurons.models import Layer, NetworkModel
-from neurons.progress import Progress
 from neurons.services import model_touch
 from rendering.engine import expanded_weights, top_connections
 from rendering.engine.zoo import LoadedModel
 from rendering.models import Connection, LayerConnection, RenderJob
-from rendering.storage import store_content
 
 # A fully connected layer's kernels span the whole map before it: (units, C, H, W) floats.
 MAX_FULLY_CONNECTED = 1 << 26

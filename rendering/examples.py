@@ -33,8 +33,10 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image
 
+from microscope_site.errors import Refused
+from microscope_site.progress import Progress, ignore_progress
+from microscope_site.storage import store_content
 from neurons.models import Layer, NetworkModel
-from neurons.progress import Progress, ignore_progress
 from neurons.services import model_touch
 from rendering.engine.datasets import (
     IMAGE_EXTENSIONS,
@@ -56,13 +58,12 @@ from rendering.engine.zoo import LoadedModel
 from rendering.models import Dataset, RenderJob, TuningCurve, UnitExamples
 from rendering.params import params_hash, render_params
 from rendering.plots import tuning_svg
-from rendering.storage import store_content
 
 STORAGE_PREFIX = "storage:"
 CHUNK_IMAGES = 256  # images between checkpoints of a pass
 
 
-class DatasetRefused(Exception):
+class DatasetRefused(Refused):
     """A dataset that cannot be registered or read as asked; the message says why."""
 
 

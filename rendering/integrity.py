@@ -37,10 +37,11 @@ from django.core.files.storage import Storage, default_storage
 from django.db import models, transaction
 from django.utils import timezone
 
+from microscope_site.progress import Progress, ignore_progress
+from microscope_site.storage import file_sha256, store_content
 from neurons.models import Export
-from neurons.progress import Progress, ignore_progress
 from rendering.models import Dataset, LayerConnection, Render, RenderJob, UnitExamples
-from rendering.storage import THUMBNAIL_PX, file_sha256, load_image, png_bytes, store_content
+from rendering.storage import THUMBNAIL_PX, load_image, png_bytes
 
 __all__ = ["ORPHAN_GRACE", "StorageReport", "content_sha256", "verify_storage"]
 

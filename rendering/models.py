@@ -3,6 +3,7 @@
 from django.db import models
 from django.db.models import Q
 
+from microscope_site.jobs import Job
 from neurons.models import Layer, Technique, Unit
 
 
@@ -46,16 +47,8 @@ class Render(models.Model):
         return f"{self.technique.slug} of {target}{suffix}"
 
 
-class RenderJob(models.Model):
+class RenderJob(Job):
     """Render a range of units of one layer (or the layer itself) with one technique."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "queued"
-        RUNNING = "running", "running"
-        SUCCEEDED = "succeeded", "succeeded"
-        FAILED = "failed", "failed"
-
-    ACTIVE = (Status.QUEUED, Status.RUNNING)
 
     layer = models.ForeignKey(Layer, on_delete=models.CASCADE, related_name="render_jobs")
     technique = models.ForeignKey(Technique, on_delete=models.PROTECT)
@@ -63,19 +56,8 @@ class RenderJob(models.Model):
     params_hash = models.CharField(max_length=64)
     unit_start = models.PositiveIntegerField(default=0)
     unit_stop = models.PositiveIntegerField(default=0, help_text="exclusive; 0 for layer renders")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    progress = models.FloatField(default=0.0)
-    heartbeat = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    log = models.TextField(blank=True)
-    task_id = models.CharField(max_length=64, blank=True)
-    created = models.DateTimeField(auto_now_add=True)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created"]
+    class Meta(Job.Meta):
         constraints = [
             # At most one queued/running job renders the same thing.
             models.UniqueConstraint(
@@ -84,7 +66,6 @@ class RenderJob(models.Model):
                 name="renderjob_active_unique",
             )
         ]
-        indexes = [models.Index(fields=["status", "heartbeat"])]
 
     def __str__(self) -> str:
         span = f" units {self.unit_start}–{self.unit_stop - 1}" if self.unit_stop else ""

@@ -12,18 +12,19 @@ from collections.abc import Sequence
 
 from django.conf import settings
 
+from microscope_site.errors import RateLimited
+from microscope_site.ratelimit import hits_in_window
 from neurons.models import Layer, Unit
-from neurons.ratelimit import hits_in_window
 from rendering.models import Dataset, RenderJob
 from rendering.selectors import RENDER_TABS, technique_active_job, unit_tabs
-from rendering.services import RateLimited, RenderRefused, render_jobs_create, render_now
+from rendering.services import RenderRefused, render_jobs_create, render_now
 
 WINDOW_S = 60
 
 
 def _count_request(client: str) -> None:
     if hits_in_window(f"render-now:{client}", WINDOW_S) > settings.RENDER_NOW_PER_MINUTE:
-        raise RateLimited(retry_after=WINDOW_S)
+        raise RateLimited(retry_after=WINDOW_S, message="too many render requests")
 
 
 def _layer_jobs(layer: Layer, technique: str, units: Sequence[int] | None) -> list[RenderJob]:

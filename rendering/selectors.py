@@ -428,3 +428,16 @@ def job_queue_place(job: RenderJob, *, recent: int = 50) -> QueuePlace:
     remaining = own * (1.0 - job.progress)
     estimate = remaining + sum(mean[kind] * count for kind, count in ahead_kinds.items())
     return QueuePlace(ahead=sum(ahead_kinds.values()), estimate_s=estimate)
+
+
+def job_state(job: RenderJob | None) -> dict[str, Any] | None:
+    """A job as a unit page's tab shows it: status, progress, place in the queue."""
+    if job is None:
+        return None
+    place = job_queue_place(job)
+    return {
+        "status": job.status,
+        "progress": job.progress,
+        "ahead": place.ahead,
+        "estimate_s": None if place.estimate_s is None else round(place.estimate_s),
+    }

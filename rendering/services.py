@@ -3,12 +3,10 @@
 import io
 import logging
 import time
-import traceback
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -16,36 +14,27 @@ import torch
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Concat
 from django.utils import timezone
 
+from microscope_site.errors import RateLimited, Refused
+from microscope_site.jobs import job_enqueue, job_retry, job_run, jobs_reap
+from microscope_site.progress import Progress, ignore_progress
+from microscope_site.ratelimit import hits_in_window
+from microscope_site.storage import store_content
 from neurons.models import Layer, NetworkModel, Technique, Unit
-from neurons.progress import Progress, ignore_progress
-from neurons.ratelimit import hits_in_window
 from neurons.services import model_touch
 from rendering.engine import render_layer, render_units
 from rendering.engine.zoo import LoadedModel, Preprocessing, WeightsSpec, get_entry, load_model
+from rendering.jobs import RENDER_JOBS
 from rendering.models import Render, RenderJob
 from rendering.params import UNIT_TECHNIQUES, WEIGHT_TECHNIQUES, params_hash, render_params
-from rendering.storage import load_image, png_bytes, store_content, store_render
+from rendering.storage import load_image, png_bytes, store_render
 
 logger = logging.getLogger(__name__)
 
 
-# The start of a job row's error when its task could not be sent (the broker was down): the
-# row stays queued, and the reaper, `render_job_retry` or the admin's retry sends it again.
-NOT_QUEUED = "not queued:"
-
-
-class RenderRefused(Exception):
+class RenderRefused(Refused):
     """A render request that cannot be taken as asked; the message says why."""
-
-
-class RateLimited(RenderRefused):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many render requests; try again in {retry_after} s")
-        self.retry_after = retry_after
 
 
 # --- the model a worker renders with ------------------------------------------------------
@@ -120,6 +109,7 @@ def render_jobs_create(
     units: Sequence[int] | None = None,
     units_per_job: int | None = None,
     enqueue: bool = True,
+    requested_by: object | None = None,
 ) -> list[RenderJob]:
     """Jobs that render what is missing of `units` (default: all) of `layer`.
 
@@ -143,7 +133,7 @@ def render_jobs_create(
         spans = _spans(missing, size)
     jobs = []
     for start, stop in spans:
-        job = _job_for_span(layer, found, full, phash, start, stop)
+        job = _job_for_span(layer, found, full, phash, start, stop, requested_by)
         if job is not None:
             jobs.append(job)
     if jobs:
@@ -151,7 +141,7 @@ def render_jobs_create(
     if enqueue:
         for job in jobs:
             if job.attempts == 0 and job.status == RenderJob.Status.QUEUED:
-                transaction.on_commit(partial(_send, job.pk, job))
+                job_enqueue(RENDER_JOBS, job)
     return jobs
 
 
@@ -167,7 +157,13 @@ def _spans(indices: list[int], size: int) -> list[tuple[int, int]]:
 
 
 def _job_for_span(
-    layer: Layer, technique: Technique, params: dict[str, Any], phash: str, start: int, stop: int
+    layer: Layer,
+    technique: Technique,
+    params: dict[str, Any],
+    phash: str,
+    start: int,
+    stop: int,
+    requested_by: object | None,
 ) -> RenderJob | None:
     active = RenderJob.objects.filter(
         layer=layer, technique=technique, params_hash=phash, status__in=RenderJob.ACTIVE
@@ -184,27 +180,10 @@ def _job_for_span(
                 unit_start=start,
                 unit_stop=stop,
                 task_id=str(uuid.uuid4()),
+                requested_by=requested_by,  # type: ignore[misc]
             )
     except IntegrityError:  # the same span is queued or running already
         return None
-
-
-def _send(job_id: int, job: RenderJob | None = None) -> None:
-    """Send the job's task (on commit). A broker that is down leaves the row queued with a
-    "not queued: broker unreachable (…)" note (also on `job`, when given) for the reaper."""
-    from rendering.tasks import render_job_task, task_send
-
-    row = RenderJob.objects.filter(pk=job_id).values("task_id", "status").first()
-    if row is None or row["status"] != RenderJob.Status.QUEUED:
-        return
-    note = task_send(render_job_task, args=[job_id], task_id=row["task_id"], queue="gpu")
-    if note:
-        line = f"[{timezone.now():%H:%M:%S}] {note}; the reaper sends it again\n"
-        RenderJob.objects.filter(pk=job_id).update(error=note, log=Concat(F("log"), Value(line)))
-    else:
-        RenderJob.objects.filter(pk=job_id, error__startswith=NOT_QUEUED).update(error="")
-    if job is not None:
-        job.error = note if note else ("" if job.error.startswith(NOT_QUEUED) else job.error)
 
 
 def render_now(*, unit: Unit, technique: str = "channel", client: str) -> RenderJob | None:
@@ -224,7 +203,7 @@ def render_now(*, unit: Unit, technique: str = "channel", client: str) -> Render
         return active
     window = 60
     if hits_in_window(f"render-now:{client}", window) > settings.RENDER_NOW_PER_MINUTE:
-        raise RateLimited(retry_after=window)
+        raise RateLimited(retry_after=window, message="too many render requests")
     jobs = render_jobs_create(
         layer=layer, technique=technique, params=params, units=[unit.index], units_per_job=1
     )
@@ -232,19 +211,8 @@ def render_now(*, unit: Unit, technique: str = "channel", client: str) -> Render
 
 
 def render_job_retry(*, job: RenderJob) -> RenderJob:
-    if job.status == RenderJob.Status.RUNNING:
-        raise RenderRefused(f"{job} is running")
-    if job.status == RenderJob.Status.SUCCEEDED:
-        raise RenderRefused(f"{job} already succeeded")
-    job.status = RenderJob.Status.QUEUED
-    job.error = ""
-    job.task_id = str(uuid.uuid4())
-    try:
-        job.save(update_fields=["status", "error", "task_id"])
-    except IntegrityError:
-        raise RenderRefused(f"another active job renders the same units as {job}") from None
-    transaction.on_commit(partial(_send, job.pk, job))
-    return job
+    """Queue a failed (or never-sent) render job again; refused while it runs or once done."""
+    return job_retry(RENDER_JOBS, job)
 
 
 # --- running a job ------------------------------------------------------------------------
@@ -279,47 +247,30 @@ def render_job_run(*, job_id: int, progress: Progress = ignore_progress) -> Rend
     starts, so a job that dies half-way keeps its finished batches, and a rerun renders only
     what is missing. Failures go back to the queue until `RENDER_MAX_ATTEMPTS`, then stay failed.
     """
-    now = timezone.now()
-    claimed = RenderJob.objects.filter(pk=job_id, status=RenderJob.Status.QUEUED).update(
-        status=RenderJob.Status.RUNNING, started=now, heartbeat=now, attempts=F("attempts") + 1
-    )
-    if claimed != 1:
-        return None
-    job = RenderJob.objects.select_related("layer__model", "technique").get(pk=job_id)
-    try:
-        if job.technique.slug in UNIT_TECHNIQUES:
+
+    def work(job: RenderJob) -> list[str]:
+        slug = job.technique.slug
+        if slug in UNIT_TECHNIQUES:
             _run_units(job, progress)
-        elif job.technique.slug in WEIGHT_TECHNIQUES:
+        elif slug in WEIGHT_TECHNIQUES:
             from rendering.connections import connections_compute
 
             connections_compute(job=job, loaded=network_module(job.layer.model), progress=progress)
-        elif job.technique.slug == "examples":
+        elif slug == "examples":
             from rendering.examples import examples_compute
 
             examples_compute(job=job, loaded=network_module(job.layer.model), progress=progress)
-        elif job.technique.slug == "tuning":
+        elif slug == "tuning":
             from rendering.examples import tuning_compute
 
             tuning_compute(job=job, loaded=network_module(job.layer.model), progress=progress)
         else:
             _run_layer(job, progress)
-    except Exception as error:
-        logger.exception("render job %s failed", job.pk)
-        retry = job.attempts < settings.RENDER_MAX_ATTEMPTS and not isinstance(error, RenderRefused)
-        job.status = RenderJob.Status.QUEUED if retry else RenderJob.Status.FAILED
-        job.error = traceback.format_exc()[-4000:]
-        job.log += f"[{timezone.now():%H:%M:%S}] attempt {job.attempts} failed: {error}\n"
-        job.finished = None if retry else timezone.now()
-        job.save(update_fields=["status", "error", "log", "finished"])
-        model_touch(job.layer.model_id)
-        return job
-    job.status = RenderJob.Status.SUCCEEDED
-    job.progress = 1.0
-    job.error = ""
-    job.finished = timezone.now()
-    job.save(update_fields=["status", "progress", "error", "finished", "log"])
-    model_touch(job.layer.model_id)
-    return job
+        return []
+
+    return job_run(  # type: ignore[return-value]
+        RENDER_JOBS, job_id, work, related=("layer__model", "technique")
+    )
 
 
 def _engine_kwargs(params: dict[str, Any], preprocessing: Preprocessing) -> dict[str, Any]:
@@ -465,27 +416,4 @@ def _json_safe(value: Any) -> Any:
 def render_jobs_reap(*, stale_after: timedelta | None = None) -> list[int]:
     """Requeue running jobs whose heartbeat went stale (their worker died), and send again the
     queued jobs whose task never reached the broker; returns the ids of both."""
-    limit = timezone.now() - (stale_after or timedelta(seconds=settings.RENDER_STALE_AFTER_S))
-    stale = RenderJob.objects.filter(
-        Q(heartbeat__lt=limit) | Q(heartbeat__isnull=True), status=RenderJob.Status.RUNNING
-    )
-    requeued = []
-    for job in stale:
-        give_up = job.attempts >= settings.RENDER_MAX_ATTEMPTS
-        status = RenderJob.Status.FAILED if give_up else RenderJob.Status.QUEUED
-        changed = RenderJob.objects.filter(pk=job.pk, status=RenderJob.Status.RUNNING).update(
-            status=status,
-            task_id=str(uuid.uuid4()),
-            error=f"worker stopped sending heartbeats (last {job.heartbeat})",
-            finished=timezone.now() if give_up else None,
-        )
-        if changed and not give_up:
-            requeued.append(job.pk)
-            transaction.on_commit(partial(_send, job.pk))
-    unsent = RenderJob.objects.filter(
-        status=RenderJob.Status.QUEUED, error__startswith=NOT_QUEUED
-    ).values_list("pk", flat=True)
-    for pk in unsent:
-        requeued.append(pk)
-        transaction.on_commit(partial(_send, pk))
-    return requeued
+    return jobs_reap(RENDER_JOBS, stale_after=stale_after)

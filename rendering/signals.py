@@ -3,11 +3,14 @@ changed; the services that write in bulk call `model_touch` themselves."""
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 
-from neurons.models import Unit
+from neurons.models import NetworkModel, Unit
 from neurons.services import model_touch
+from neurons.signals import model_imported
 from rendering.models import Connection, LayerConnection, Render, TuningCurve, UnitExamples
+from rendering.services import render_jobs_create
 
 
 def _render_changed(sender: Any, instance: Render, **kwargs: Any) -> None:
@@ -37,7 +40,16 @@ def _layer_pair_changed(sender: Any, instance: LayerConnection, **kwargs: Any) -
         model_touch(model_id)
 
 
+def _render_after_import(sender: Any, model: NetworkModel, **kwargs: Any) -> None:
+    """`RENDER_AFTER_IMPORT`: the layers (names, or "all") rendered right after an import."""
+    wanted = settings.RENDER_AFTER_IMPORT
+    for layer in model.layers.all():
+        if "all" in wanted or layer.name in wanted:
+            render_jobs_create(layer=layer, technique=layer.grid_techniques[0])
+
+
 def connect() -> None:
+    model_imported.connect(_render_after_import, dispatch_uid="rendering-after-import")
     for signal in (post_save, post_delete):
         signal.connect(_render_changed, sender=Render, dispatch_uid=f"render-{id(signal)}")
         signal.connect(

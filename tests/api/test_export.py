@@ -212,7 +212,7 @@ def test_the_model_page_lists_the_latest_exports_files(content: Any) -> None:
 def test_a_failed_export_is_retried_then_stays_failed(
     inceptionv1: Any, monkeypatch: pytest.MonkeyPatch, settings: Any, media: Path
 ) -> None:
-    settings.RENDER_MAX_ATTEMPTS = 2
+    settings.EXPORT_MAX_ATTEMPTS = 2  # exports have their own settings, not RENDER_*
 
     def broken(data: bytes, **kwargs: Any) -> tuple[str, str]:
         raise OSError("bucket unreachable")
@@ -250,19 +250,19 @@ def test_the_command_exports_here(inceptionv1: Any, media: Path) -> None:
 def test_an_export_the_broker_refused_is_sent_again_on_the_next_request(
     inceptionv1: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from neurons.tasks import export_task
+    from microscope_site.celery import app
 
     sent: list[str] = []
 
     def broker_down(*args: Any, task_id: str, **kwargs: Any) -> None:
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(export_task, "apply_async", broker_down)
+    monkeypatch.setattr(app, "send_task", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         export = export_request(model=inceptionv1)
     export.refresh_from_db()
     assert export.error == "not queued: broker unreachable (broker down)"
-    monkeypatch.setattr(export_task, "apply_async", lambda *a, task_id, **k: sent.append(task_id))
+    monkeypatch.setattr(app, "send_task", lambda *a, task_id, **k: sent.append(task_id))
     with django_capture_on_commit_callbacks(execute=True):
         again = export_request(model=inceptionv1)
     assert again.pk == export.pk and sent == [export.task_id]

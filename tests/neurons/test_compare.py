@@ -205,7 +205,7 @@ def test_the_empty_states_say_what_there_is_to_compare(
         ({"label": "curve", "family": "curve detectors"}, "not both at once"),
         ({"label": "x" * 201}, "A label is at most 200 characters; this one has 201."),
         ({"family": "x" * 65}, "A family is at most 64 characters; this one has 65."),
-        # (NUL itself is refused before any view by neurons.middleware.RefuseNulBytes)
+        # (NUL itself is refused before any view by microscope_site.nul_bytes.RefuseNulBytes)
         ({"label": "curve\x07"}, "The label contains control characters."),
     ],
 )

@@ -6,7 +6,7 @@ from django.db import IntegrityError
 
 from neurons.models import ImportJob, Layer, NetworkModel, Unit
 from neurons.services import (
-    ImportFailed,
+    ImportRefused,
     import_job_create,
     import_job_retry,
     import_job_run,
@@ -70,9 +70,9 @@ def test_a_failed_write_leaves_no_half_made_model(tinynet, monkeypatch) -> None:
 
 
 def test_unknown_registry_key_is_refused_with_the_known_keys(db) -> None:
-    with pytest.raises(ImportFailed, match="Unknown model 'nope'.*inceptionv1"):
+    with pytest.raises(ImportRefused, match="Unknown model 'nope'.*inceptionv1"):
         model_import(registry_key="nope", weights=WeightsSpec("random"))
-    with pytest.raises(ImportFailed, match="Unknown model"):
+    with pytest.raises(ImportRefused, match="Unknown model"):
         import_job_create(registry_key="nope", weights_source="random")
     assert not ImportJob.objects.exists()
 
@@ -120,9 +120,11 @@ def test_creating_a_job_enqueues_its_task_only_on_commit(
     tinynet, monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
     sent = []
-    from neurons import services
+    from microscope_site import jobs
 
-    monkeypatch.setattr(services, "_send_import", lambda *args: sent.append(args))
+    monkeypatch.setattr(
+        jobs, "job_send", lambda kind, job_id, job: sent.append((job_id, job.task_id))
+    )
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         job = import_job_create(registry_key="tinynet", weights_source="random", seed=2)
         assert sent == []

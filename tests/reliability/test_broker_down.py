@@ -8,13 +8,13 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from microscope_site.broker import BROKER_UNREACHABLE, task_send
 from microscope_site.celery import app
 from neurons.models import ImportJob, NetworkModel
 from neurons.services import import_job_create, import_job_retry, model_import
 from rendering.engine.zoo import WeightsSpec
 from rendering.models import RenderJob
 from rendering.services import render_job_retry, render_jobs_create, render_jobs_reap
-from rendering.tasks import BROKER_UNREACHABLE, render_job_task, task_send
 from tests.reliability.conftest import RedisServer, SilentServer
 
 pytestmark = pytest.mark.django_db
@@ -120,7 +120,9 @@ def test_a_hung_broker_answers_within_a_second_or_two(
     notes: list[str] = []
     sender = threading.Thread(
         target=lambda: notes.append(
-            task_send(render_job_task, args=[1], task_id="hung-broker", queue="gpu")
+            task_send(
+                "rendering.tasks.render_job_task", args=[1], task_id="hung-broker", queue="gpu"
+            )
         )
     )
     sender.start()

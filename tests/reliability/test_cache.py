@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import caches
 from django.test import Client
 
-from neurons.ratelimit import hits_in_window
+from microscope_site.ratelimit import hits_in_window
 from neurons.services import model_import
 from rendering.engine.zoo import WeightsSpec
 from tests.reliability.conftest import RedisServer, SilentServer

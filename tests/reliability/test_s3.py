@@ -12,13 +12,13 @@ import pytest
 from django.core.files.storage import default_storage
 from django.test import Client
 
+from microscope_site.storage import store_content
 from neurons.models import NetworkModel
 from neurons.services import model_import
 from rendering.engine.zoo import WeightsSpec
 from rendering.integrity import verify_storage
 from rendering.models import Render, RenderJob
 from rendering.services import render_job_run, render_jobs_create
-from rendering.storage import store_content
 from tests.servers import free_port, wait_for_port
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ brings this job back by itself: a SIGKILL of the whole worker (main process and 
 leaves its message unacknowledged in Redis until the broker's visibility timeout (6 h, longer
 than the longest job) and consumed already on the embedded filesystem broker; and when that
 redelivery comes, the row is still "running" under a dead worker, so the conditional claim
-refuses it. The reaper is what finishes the job: Celery beat sends `reap_stale_render_jobs`
+refuses it. The reaper is what finishes the job: Celery beat sends `reap_stale_jobs`
 every minute; it requeues a running job whose heartbeat is older than RENDER_STALE_AFTER_S
 (600 s; 5 s here) under a new task id, and a live worker renders what the job still lacks.
 The stale 6-hour redelivery, if it ever comes, finds the job succeeded and does nothing.
@@ -22,12 +22,12 @@ import pytest
 from django.db import transaction
 from django.db.models import Count
 
+from microscope_site.tasks import reap_stale_jobs
 from neurons.services import model_import
 from rendering.engine.zoo import WeightsSpec
 from rendering.integrity import verify_storage
 from rendering.models import Render, RenderJob
 from rendering.services import render_jobs_create
-from rendering.tasks import reap_stale_render_jobs
 from tests.worker import celery_worker, wait_for
 
 pytestmark = [
@@ -120,7 +120,7 @@ def test_a_render_survives_kill_9_of_its_worker(
             60,
             second_log,
         )
-        reap_stale_render_jobs.apply_async(queue="default")  # what beat sends every minute
+        reap_stale_jobs.apply_async(queue="default")  # what beat sends every minute
         wait_for(
             lambda: RenderJob.objects.get(pk=job.pk).status in ("succeeded", "failed"),
             240,
@@ -139,3 +139,45 @@ def test_a_render_survives_kill_9_of_its_worker(
     assert report.ok and (report.missing, report.corrupt, report.orphans) == (0, 0, 0), (
         report.details
     )
+
+
+def test_an_import_survives_kill_9_of_its_worker(
+    tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for an import: before the one job lifecycle, imports had heartbeats but no
+    reaper, so one whose worker died stayed "running" forever and could not be retried."""
+    from neurons.models import ImportJob, NetworkModel
+    from neurons.services import import_job_create
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to find the worker's pool processes")
+    monkeypatch.setenv("IMPORT_STALE_AFTER_S", str(STALE_AFTER_S))  # the workers' settings
+    first_log, second_log = tmp_path / "worker-1.log", tmp_path / "worker-2.log"
+    with celery_worker(first_log) as worker:
+        with transaction.atomic():
+            # VGG19: 143 M parameters to initialize and hash, seconds of work to kill in.
+            job = import_job_create(registry_key="vgg19", weights_source="random", seed=3)
+        rows = ImportJob.objects.filter(pk=job.pk)
+        deadline = time.monotonic() + 240
+        while rows.values_list("status", flat=True).get() == "queued":
+            assert time.monotonic() < deadline, first_log.read_text()[-3000:]
+            time.sleep(0.05)
+        _kill_9(worker.pid)
+        worker.wait(timeout=10)
+    job.refresh_from_db()
+    assert job.status == "running" and job.attempts == 1, job.log
+    assert not NetworkModel.objects.filter(registry_key="vgg19").exists()  # nothing half made
+
+    with celery_worker(second_log):
+        wait_for(
+            lambda: time.time() - rows.get().heartbeat.timestamp() > STALE_AFTER_S + 1,
+            60,
+            second_log,
+        )
+        reap_stale_jobs.apply_async(queue="default")  # what beat sends every minute
+        wait_for(lambda: rows.get().status in ("succeeded", "failed"), 240, second_log)
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error + second_log.read_text()[-3000:]
+    assert job.attempts == 2 and "worker stopped sending heartbeats" in job.log
+    assert NetworkModel.objects.filter(registry_key="vgg19").count() == 1
+    assert job.result is not None and job.result.layers.filter(name="conv5_4").exists()

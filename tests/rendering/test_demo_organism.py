@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from neurons.management.commands.demo_setup import Command
+from microscope_site.management.commands.demo_setup import Command
 from neurons.models import NetworkModel
 from rendering.engine.zoo import training as training_module
 from rendering.engine.zoo.training import TrainingConfig

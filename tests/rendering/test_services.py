@@ -7,6 +7,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from microscope_site.storage import store_content
 from neurons.models import NetworkModel
 from rendering import services
 from rendering.models import Render, RenderJob
@@ -18,7 +19,6 @@ from rendering.services import (
     render_jobs_reap,
     render_now,
 )
-from rendering.storage import store_content
 
 pytestmark = pytest.mark.django_db
 

@@ -10,10 +10,10 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from neurons.views_weights import tick_positions
 from rendering.connections import connection_jobs_create, strength_matrix
 from rendering.models import Connection, LayerConnection
 from rendering.services import render_job_run
+from rendering.views_weights import tick_positions
 
 pytestmark = pytest.mark.django_db
 

@@ -18,10 +18,10 @@ pytestmark = pytest.mark.django_db
 CSRF_EXEMPT = {
     # "Render now" on cached anonymous unit pages: a per-visitor token cannot be in a page
     # served to everyone; the action only queues a deduplicated render, rate-limited per client.
-    "neurons.views.unit_render_now",
+    "rendering.views_render.unit_render_now",
     # "Render these" on a cached anonymous layer page's empty technique: the same reasoning;
     # it queues the page's units (deduplicated), rate-limited per client.
-    "neurons.views.layer_render_now",
+    "rendering.views_render.layer_render_now",
 }
 
 

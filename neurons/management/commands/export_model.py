@@ -5,8 +5,9 @@ from django.db import transaction
 from django.http import Http404
 from tqdm import tqdm
 
+from microscope_site.errors import Moved
 from neurons.export import ExportRefused, export_request, export_run
-from neurons.selectors import Moved, model_get
+from neurons.selectors import model_get
 
 
 class Command(BaseCommand):

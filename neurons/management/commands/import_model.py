@@ -3,7 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from neurons.services import ImportFailed, import_job_create, import_job_run
+from neurons.services import ImportRefused, import_job_create, import_job_run
 from rendering.engine.zoo import WeightsError, WeightsSpec
 
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
                 weights_path=spec.path,
                 enqueue=options["queue"],
             )
-        except (ImportFailed, WeightsError) as error:
+        except (ImportRefused, WeightsError) as error:
             raise CommandError(str(error)) from None
         if options["queue"]:
             self.stdout.write(f"queued {job} (task {job.task_id})")

@@ -1,4 +1,5 @@
-"""Old names keep working (301 to the new URL); a database outage answers 503, not a traceback."""
+"""A lost database answers 503 with `Retry-After` (our page, or the API's error shape), never a
+traceback, on every page and endpoint of the site."""
 
 import logging
 import sys
@@ -8,55 +9,10 @@ from typing import Any
 
 from django.core.signals import got_request_exception
 from django.db import InterfaceError, OperationalError
-from django.http import (
-    HttpRequest,
-    HttpResponse,
-    HttpResponseBadRequest,
-    HttpResponsePermanentRedirect,
-    JsonResponse,
-)
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
-from neurons.selectors import Moved
-
 logger = logging.getLogger(__name__)
-
-
-def moved_path(path: str, moved: Moved) -> str:
-    """`path` with the segment that used the old name rewritten to the new one.
-
-    Model slugs appear as `old` or `old@version`; layer names as `old` or, in the Circuits
-    shorthand, `old:447`. Only the first matching segment changes.
-    """
-    segments = path.split("/")
-    for position, segment in enumerate(segments):
-        if moved.kind == "model" and (segment == moved.old or segment.startswith(f"{moved.old}@")):
-            segments[position] = moved.new + segment[len(moved.old) :]
-            break
-        if moved.kind == "layer" and segment.partition(":")[0] in (moved.old, f"{moved.old}_0"):
-            segments[position] = moved.new + segment[len(segment.partition(":")[0]) :]
-            break
-    return "/".join(segments)
-
-
-class RenamedRedirect:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
-
-    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, Moved):
-            return None
-        target = moved_path(request.path, exception)
-        if target == request.path:
-            return None
-        query = request.META.get("QUERY_STRING", "")
-        return HttpResponsePermanentRedirect(f"{target}?{query}" if query else target)
-
-
-# --- the database is down ------------------------------------------------------------------------
 
 RETRY_AFTER_S = 10
 LOG_EVERY_S = 60.0
@@ -91,7 +47,9 @@ def _mark_database_errors(sender: Any, request: HttpRequest | None = None, **kwa
         setattr(request, _MARK, error)
 
 
-got_request_exception.connect(_mark_database_errors, dispatch_uid="neurons.database_unavailable")
+got_request_exception.connect(
+    _mark_database_errors, dispatch_uid="microscope_site.database_unavailable"
+)
 
 
 class DatabaseUnavailable:
@@ -120,17 +78,3 @@ class DatabaseUnavailable:
         if isinstance(exception, _DATABASE_DOWN):
             return database_unavailable(request, exception)
         return None
-
-
-class RefuseNulBytes:
-    """A NUL byte in the path or the query string is refused with 400 before any view runs:
-    PostgreSQL cannot store or compare text holding one, so a lookup by it would be a 500."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> Any:
-        values = [value for _key, values in request.GET.lists() for value in values]
-        if "\x00" in request.path_info or any("\x00" in v for v in [*request.GET, *values]):
-            return HttpResponseBadRequest("NUL bytes are not allowed in URLs.")
-        return self.get_response(request)

@@ -75,9 +75,9 @@ def layer_weights(request: HttpRequest, model: str, layer: str) -> HttpResponse:
         "rows": rows,
         "cols": cols,
         "sentinel": str(INDEX_SENTINEL),
-        "npy": reverse("neurons:layer-weights-npy", kwargs={"model": model, "layer": target}),
+        "npy": reverse("rendering:layer-weights-npy", kwargs={"model": model, "layer": target}),
         "kernels": reverse(
-            "neurons:layer-weights-row",
+            "rendering:layer-weights-row",
             kwargs={"model": model, "layer": target, "index": INDEX_SENTINEL},
         ),
         "target_url": _unit_url(model, target),
