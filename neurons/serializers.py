@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from neurons.models import ImportJob, Layer, NetworkModel, Technique, Unit
+from neurons.panels import page_contents
 
 
 def absolute(context: dict[str, Any], path: str) -> str:
@@ -329,12 +330,8 @@ class UnitDetailSerializer(UnitSerializer):
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_weights_png_url(self, unit: Unit) -> str | None:
-        from rendering.models import LayerConnection
-
-        if not LayerConnection.objects.filter(target_id=unit.layer_id).exists():
-            return None
-        kwargs = {"model": model_ref(unit.layer.model), "layer": unit.layer.name}
-        return absolute(self.context, reverse("rendering:layer-weights-png", kwargs=kwargs))
+        path = page_contents().layer_weights_png(model_ref(unit.layer.model), unit.layer)
+        return absolute(self.context, path) if path else None
 
 
 def _int_or_none(value: str | None) -> int | None:

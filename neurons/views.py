@@ -23,11 +23,9 @@ from neurons.pagecache import (
     page_unit,
     response_keep,
 )
+from neurons.panels import page_contents
 from neurons.search import SECTIONS, CatalogueMatches, catalogue_search
 from neurons.search import sections_version as search_sections_version
-from rendering import selectors as render_selectors
-from rendering.models import LayerConnection, Render, UnitExamples
-from rendering.selectors import UNIT_TABS as TECHNIQUE_NAMES
 
 UNITS_PER_PAGE = 200
 EMBED_SIZE = (360, 420)  # iframe width, height of the embeddable unit card
@@ -51,8 +49,8 @@ def _newer(network: NetworkModel, model_ref: str) -> NetworkModel | None:
     return latest if latest.pk != network.pk else None
 
 
-def _thumbnail(model: NetworkModel | None) -> Render | None:
-    return render_selectors.model_thumbnail(model) if model is not None else None
+def _thumbnail(model: NetworkModel | None) -> Any:
+    return page_contents().model_thumbnail(model) if model is not None else None
 
 
 @page_cacheable
@@ -77,8 +75,7 @@ def model_detail(request: HttpRequest, model: str) -> HttpResponse:
 
     layers = list(network.layers.all())
     nav_layers = [selectors.LayerStep(layer.name, layer.num_units, layer.kind) for layer in layers]
-    strips = render_selectors.model_strips(network)
-    available = render_selectors.model_techniques(network)
+    strips, available = page_contents().model_layers(network)
     context = {
         "network": network,
         "model_ref": model,
@@ -103,18 +100,6 @@ def model_detail(request: HttpRequest, model: str) -> HttpResponse:
     return render(request, "neurons/model_detail.html", context)
 
 
-def _technique_asked(request: HttpRequest, offered: tuple[str, ...]) -> str | None:
-    """`?technique=` when the page offers it; None when absent or when it is one this layer
-    lacks (a neuron layer has no channel: the page opens on its default); 404 for a name
-    that is no technique at all."""
-    asked = request.GET.get("technique")
-    if asked is None or (asked in TECHNIQUE_NAMES and asked not in offered):
-        return None
-    if asked not in offered:
-        raise Http404(f"no technique {asked!r} here; this page has {', '.join(offered)}")
-    return asked
-
-
 @page_cacheable
 def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
     network = selectors.model_get(model)
@@ -122,44 +107,20 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
     if found.name != layer:
         return redirect("neurons:layer", model=model, layer=found.name, permanent=True)
     page = Paginator(found.units.all(), UNITS_PER_PAGE).get_page(request.GET.get("page"))
-    techniques = found.grid_techniques
-    contents = render_selectors.layer_contents(found)
-    # Open on a technique that has something to show (a non-spatial layer has no channel).
-    technique = _technique_asked(request, techniques) or next(
-        (t for t in techniques if contents[t]), techniques[0]
-    )
     units = list(page.object_list)
-    cells: list[tuple[Unit, Render | None, UnitExamples | None]] = []
-    # An empty technique leaves `cells` empty: the page says so instead of drawing grey squares.
-    if contents[technique] and technique == "examples":
-        cells = [
-            (unit, None, examples)
-            for unit, examples in render_selectors.layer_examples(found, units)
-        ]
-    elif contents[technique]:
-        thumbnails = render_selectors.layer_thumbnails(found, units, technique)
-        cells = [(unit, thumbnails.get(unit.index), None) for unit in units]
     nav_layers = selectors.model_layers(network)
     previous_layer, next_layer = selectors.layer_neighbours(nav_layers, found.name)
     context = {
+        **page_contents().layer_page(request, found, units),  # what fills the grid
         "network": network,
         "layer": found,
         "page": page,
-        "cells": cells,
         "model_ref": model,
         "newer": _newer(network, model),
-        "layer_renders": render_selectors.layer_renders(found),
-        "technique": technique,
-        "techniques": [(t, TECHNIQUE_NAMES[t], contents[t]) for t in techniques],
-        "filled": [(t, TECHNIQUE_NAMES[t]) for t in techniques if contents[t]],
-        # An output layer with nothing drawn yet still lists its units by class name.
-        "named_units": [] if cells else [unit for unit in units if unit.class_name],
-        "technique_name": TECHNIQUE_NAMES[technique],
         "page_units": f"{units[0].index}–{units[-1].index}" if units else "",
         "nav_layers": nav_layers,
         "previous_layer": previous_layer,
         "next_layer": next_layer,
-        "has_weights": LayerConnection.objects.filter(target=found).exists(),
         "cite": _cite(
             request,
             layer_citation(
@@ -186,17 +147,6 @@ def _unit_context(
     }
 
 
-def _tab_panel(unit: Unit, technique: str) -> dict[str, Any]:
-    """What one tab of a unit page shows; the page builds nothing for the other tabs."""
-    if technique == "examples":
-        return {"examples": render_selectors.unit_examples(unit)}
-    if technique == "tuning":
-        return {"tuning": render_selectors.unit_tuning(unit)}
-    if technique == "connections":
-        return {"connections": render_selectors.unit_connections(unit)}
-    return {"renders": render_selectors.unit_technique_renders(unit, technique)}
-
-
 @page_cacheable
 def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> HttpResponse:
     unit = page_unit(request) or selectors.unit_at(model, layer, index)
@@ -205,24 +155,15 @@ def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> Htt
         url = reverse("neurons:unit", kwargs={"model": model, "layer": found.name, "index": index})
         query = request.META.get("QUERY_STRING", "")
         return redirect(url + (f"?{query}" if query else ""), permanent=True)
-    tabs = render_selectors.unit_tabs(found)
-    contents = render_selectors.unit_contents(unit)
-    technique = _technique_asked(request, tabs) or next((t for t in tabs if contents[t]), tabs[0])
+    contents = page_contents().unit_page(request, unit)  # the tabs
+    technique = contents["technique"]
     nav_layers = selectors.model_layers(network)
     previous_layer, next_layer = selectors.layer_neighbours(nav_layers, found.name)
-    job = render_selectors.technique_active_job(unit, technique)
     here = {"model": model, "layer": found.name}
     context = {
         **_unit_context(request, model, network, unit),
-        **_tab_panel(unit, technique),
+        **contents,
         "newer": _newer(network, model),
-        "technique": technique,
-        "technique_name": TECHNIQUE_NAMES[technique],
-        "tabs": [(t, TECHNIQUE_NAMES[t], contents[t]) for t in tabs],
-        "has_content": contents[technique],
-        "render_tab": technique in render_selectors.RENDER_TABS,
-        "active_job": job,
-        "job_state": render_selectors.job_state(job),
         "nav_layers": nav_layers,
         "previous_unit": _unit_url(here, index - 1, technique) if index > 0 else None,
         "next_unit": (
@@ -242,10 +183,10 @@ def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> Htt
     return render(request, "neurons/unit_detail.html", context)
 
 
-def _unit_url(here: dict[str, str], index: int, technique: str) -> str:
+def _unit_url(here: dict[str, str], index: int, technique: str | None) -> str:
     """A unit page of this layer, on the same tab (the reader stays where they were)."""
     url = reverse("neurons:unit", kwargs={**here, "index": index})
-    return f"{url}?{urlencode({'technique': technique})}"
+    return f"{url}?{urlencode({'technique': technique})}" if technique else url
 
 
 @page_cacheable
@@ -256,7 +197,7 @@ def unit_embed(request: HttpRequest, model: str, layer: str, index: int) -> Http
     unit = selectors.unit_get(selectors.layer_get(network, layer), index)
     context = {
         **_unit_context(request, model, network, unit),
-        "renders": list(render_selectors.unit_renders(unit)),
+        "renders": list(page_contents().unit_images(unit)),
     }
     return render(request, "neurons/unit_embed.html", context)
 
@@ -313,7 +254,7 @@ def oembed(request: HttpRequest) -> HttpResponse:
             title,
         ),
     }
-    first = render_selectors.unit_renders(unit).first()
+    first = next(iter(page_contents().unit_images(unit)), None)
     if first is not None:
         data["thumbnail_url"] = request.build_absolute_uri(first.thumbnail.url)
         data["thumbnail_width"] = data["thumbnail_height"] = 96
@@ -462,9 +403,7 @@ def compare(request: HttpRequest) -> HttpResponse:
     side by side, one column per model (its newest version), above the index of the labels
     and tags in use. Bad parameters answer 400, a family tag no unit has 404."""
     if "units" in request.GET or "add" in request.GET:  # the comparison tray
-        from neurons.views_tray import compare_tray
-
-        return compare_tray(request)
+        return page_contents().compare_tray(request)
     models = selectors.latest_models()
     label = family = error = ""
     status = 200
@@ -480,7 +419,7 @@ def compare(request: HttpRequest) -> HttpResponse:
         columns = [
             {
                 "compared": column,
-                "cards": _channel_thumbnails(column.units),
+                "cards": page_contents().unit_thumbnails(column.units),
                 "more_url": reverse("search")
                 + "?"
                 + urlencode({"q": label or family, "model": column.model.slug}),
@@ -499,17 +438,3 @@ def compare(request: HttpRequest) -> HttpResponse:
         "families": selectors.unit_terms("family_tag", models=models),
     }
     return render(request, "neurons/compare.html", context, status=status)
-
-
-def _channel_thumbnails(units: list[Unit]) -> list[tuple[Unit, Render | None]]:
-    """Each unit with its channel render's thumbnail, as the layer grid finds them (one
-    query per layer the units are in)."""
-    by_layer: dict[int, list[Unit]] = {}
-    for unit in units:
-        by_layer.setdefault(unit.layer_id, []).append(unit)
-    thumbnails: dict[tuple[int, int], Render] = {}
-    for layer_units in by_layer.values():
-        layer = layer_units[0].layer
-        for index, found in render_selectors.layer_thumbnails(layer, layer_units).items():
-            thumbnails[(layer.pk, index)] = found
-    return [(unit, thumbnails.get((unit.layer_id, unit.index))) for unit in units]
