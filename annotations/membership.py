@@ -23,17 +23,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotations.bidi import strip_bidi
+from annotations.errors import AnnotationRefused, NotAllowed, RateLimited
 from annotations.models import Institution, Invitation, Membership
-from annotations.services import (
-    AnnotationRefused,
-    NotAllowed,
-    RateLimited,
-    _rate_limit,
-    address_confirmed,
-    institutions_at,
-    profile_for,
-    work_touch,
-)
+from annotations.people import address_confirmed, institutions_at, profile_for, work_touch
+from annotations.write_rules import rate_limit
 from neurons.ratelimit import hits_in_window
 
 CONFIRM_SALT = "annotations.membership.confirm"
@@ -204,7 +197,7 @@ def invitation_create(
     if not may_invite(invited_by, institution):
         raise NotAllowed(f"only curators of {institution} invite people to it")
     email = _address(email)
-    _rate_limit(invited_by)
+    rate_limit(invited_by)
     with transaction.atomic():
         invitation = Invitation.objects.create(
             institution=institution, email=email, invited_by=invited_by

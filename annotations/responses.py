@@ -6,7 +6,7 @@ from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from annotations.services import AnnotationRefused, RateLimited
+from annotations.errors import AnnotationRefused, RateLimited
 
 
 def refused(

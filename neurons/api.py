@@ -63,10 +63,10 @@ LAYER_NAME = r"[A-Za-z0-9_.]+"
 
 def _refusal_status(exc: Exception) -> int | None:
     """The HTTP status of a service's refusal, or None for exceptions that are not refusals."""
-    from annotations.services import AnnotationRefused
+    from annotations.errors import AnnotationRefused
     from annotations.tokens import TokenRefused
     from neurons.services import ImportFailed
-    from rendering.examples import DatasetRefused
+    from rendering.datasets import DatasetRefused
     from rendering.services import RateLimited, RenderRefused
 
     if isinstance(exc, AnnotationRefused):
