@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from annotations import services
+from annotations.errors import AnnotationRefused
 from annotations.models import (
     Comment,
     CommentRevision,
@@ -19,6 +19,7 @@ from annotations.models import (
     Profile,
     Report,
 )
+from annotations.moderation import moderation_set_hidden
 
 
 class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -71,8 +72,8 @@ def _set_hidden(
     for item in queryset:
         kind = "note" if isinstance(item, Note) else "comment"
         try:
-            services.moderation_set_hidden(moderator=request.user, hidden=hidden, **{kind: item})
-        except services.AnnotationRefused:
+            moderation_set_hidden(moderator=request.user, hidden=hidden, **{kind: item})
+        except AnnotationRefused:
             refused += 1
     if refused:
         modeladmin.message_user(

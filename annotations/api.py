@@ -1,8 +1,9 @@
 """API endpoints for notes, comments, reports, curator labels, institutions and tokens.
 
 Reads start from `annotations.selectors` (the visibility rules live there once); writes call
-`annotations.services`, so the API has the pages' rules, sanitizing and rate limits. A note or
-comment the caller may not see answers 404, as on the pages.
+the same services as the pages (`annotations.notes`, `.comments`, `.moderation`), so the API
+has the pages' rules, sanitizing and rate limits. A note or comment the caller may not see
+answers 404, as on the pages.
 """
 
 from typing import Any
@@ -20,8 +21,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from annotations import selectors, services
+from annotations import selectors
+from annotations.comments import comment_create, comment_delete, comment_update
 from annotations.models import ApiToken, Comment, Institution, Note, NoteEdge, NoteUnit, Report
+from annotations.moderation import moderation_set_hidden, report_create, unit_label_set
+from annotations.notes import note_create, note_editable_fields, note_publish, note_update
 from annotations.search import notes_version
 from annotations.serializers import (
     ApiTokenCreatedSerializer,
@@ -90,9 +94,7 @@ def _moderate(
     form = ModerationSerializer(data=request.data)
     form.is_valid(raise_exception=True)
     hidden = form.validated_data["hidden"]
-    services.moderation_set_hidden(
-        moderator=request.user, hidden=hidden, note=note, comment=comment
-    )
+    moderation_set_hidden(moderator=request.user, hidden=hidden, note=note, comment=comment)
     target: Note | Comment = note if note is not None else comment  # type: ignore[assignment]
     return Response(ModeratedSerializer({"id": target.pk, "hidden": target.hidden}).data)
 
@@ -199,7 +201,7 @@ class NoteViewSet(
         form = NoteCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        note = services.note_create(
+        note = note_create(
             author=request.user,
             title=data["title"],
             body=data["body"],
@@ -214,13 +216,13 @@ class NoteViewSet(
         note = self.get_object()
         form = NoteUpdateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        current = services.note_editable_fields(note)
+        current = note_editable_fields(note)
         data = form.validated_data
         for name in ("units", "edges"):
             if name in data:
                 data[name] = "\n".join(data[name])
         merged = {**current, **data}
-        services.note_update(
+        note_update(
             note=note,
             editor=request.user,
             title=merged["title"],
@@ -234,7 +236,7 @@ class NoteViewSet(
     @extend_schema(summary="Publish a draft (its author)", request=None, responses=NoteSerializer)
     @action(detail=True, methods=["post"])
     def publish(self, request: Request, pk: int) -> Response:
-        note = services.note_publish(note=self.get_object(), user=request.user)
+        note = note_publish(note=self.get_object(), user=request.user)
         return self._answer(request, note, status.HTTP_200_OK)
 
     @MODERATION_SCHEMA
@@ -315,7 +317,7 @@ class CommentViewSet(viewsets.ModelViewSet[Comment]):
             where["note"] = _visible_note(user, data["note"])
         else:
             where["parent"] = get_object_or_404(_visible_comments(user), pk=data["parent"])
-        comment = services.comment_create(author=user, body=data["body"], **where)
+        comment = comment_create(author=user, body=data["body"], **where)
         body = CommentSerializer(comment, context=self.get_serializer_context()).data
         location = str(body["url"])  # a plain str, not DRF's Hyperlink (see NoteViewSet._answer)
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})
@@ -325,13 +327,11 @@ class CommentViewSet(viewsets.ModelViewSet[Comment]):
         form = CommentUpdateSerializer(data=request.data, partial=kwargs.get("partial", False))
         form.is_valid(raise_exception=True)
         if "body" in form.validated_data:  # PATCH without `body` changes nothing
-            services.comment_update(
-                comment=comment, editor=request.user, body=form.validated_data["body"]
-            )
+            comment_update(comment=comment, editor=request.user, body=form.validated_data["body"])
         return Response(CommentSerializer(comment, context=self.get_serializer_context()).data)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        services.comment_delete(comment=self.get_object(), user=request.user)
+        comment_delete(comment=self.get_object(), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @MODERATION_SCHEMA
@@ -398,7 +398,7 @@ class ReportView(generics.GenericAPIView[Any]):
             target: dict[str, Any] = {"note": _visible_note(user, data["note"])}
         else:
             target = {"comment": get_object_or_404(_visible_comments(user), pk=data["comment"])}
-        report = services.report_create(reporter=user, reason=data["reason"], **target)
+        report = report_create(reporter=user, reason=data["reason"], **target)
         body = {"id": report.pk, "status": report.status, "created": report.created}
         return Response(ReportSerializer(body).data, status=status.HTTP_201_CREATED)
 
@@ -431,9 +431,7 @@ class UnitLabelView(generics.GenericAPIView[Unit]):
         unit = self.get_object()
         form = self.get_serializer(data=request.data)
         form.is_valid(raise_exception=True)
-        services.unit_label_set(
-            unit=unit, label=form.validated_data["curator_label"], user=request.user
-        )
+        unit_label_set(unit=unit, label=form.validated_data["curator_label"], user=request.user)
         return Response(UnitSerializer(unit, context=self.get_serializer_context()).data)
 
 

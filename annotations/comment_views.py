@@ -6,7 +6,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from annotations import selectors, services
+from annotations import comments, selectors
+from annotations.errors import AnnotationRefused
 from annotations.forms import CommentForm
 from annotations.markdown import render_markdown
 from annotations.models import Comment
@@ -49,10 +50,10 @@ def unit_discussion(request: HttpRequest, unit_id: int) -> HttpResponse:
     if not form.is_valid():
         return invalid(request, template, {**context, "form": form})
     try:
-        comment = services.comment_create(
+        comment = comments.comment_create(
             author=request.user, body=form.cleaned_data["body"], unit=unit
         )
-    except services.AnnotationRefused as error:
+    except AnnotationRefused as error:
         return refused(request, error, template, context, form)
     saved_with_warnings(request, comment.body)
     return redirect(comment.get_absolute_url())
@@ -68,10 +69,10 @@ def note_comment(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return invalid(request, template, {**context, "form": form})
     try:
-        comment = services.comment_create(
+        comment = comments.comment_create(
             author=request.user, body=form.cleaned_data["body"], note=note
         )
-    except services.AnnotationRefused as error:
+    except AnnotationRefused as error:
         return refused(request, error, template, context, form)
     saved_with_warnings(request, comment.body)
     return redirect(comment.get_absolute_url())
@@ -88,10 +89,10 @@ def comment_reply(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return invalid(request, template, {**context, "form": form})
     try:
-        comment = services.comment_create(
+        comment = comments.comment_create(
             author=request.user, body=form.cleaned_data["body"], parent=parent
         )
-    except services.AnnotationRefused as error:
+    except AnnotationRefused as error:
         return refused(request, error, template, context, form)
     saved_with_warnings(request, comment.body)
     return redirect(comment.get_absolute_url())
@@ -117,10 +118,10 @@ def comment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return invalid(request, template, {**context, "form": form})
     try:
-        services.comment_update(
+        comments.comment_update(
             comment=comment, editor=request.user, body=form.cleaned_data["body"]
         )
-    except services.AnnotationRefused as error:
+    except AnnotationRefused as error:
         return refused(request, error, template, context, form)
     saved_with_warnings(request, comment.body)
     return redirect(comment.get_absolute_url())
@@ -131,8 +132,8 @@ def comment_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def comment_delete(request: HttpRequest, pk: int) -> HttpResponse:
     comment = comment_for(request, pk)
     try:
-        services.comment_delete(comment=comment, user=request.user)
-    except services.AnnotationRefused as error:
+        comments.comment_delete(comment=comment, user=request.user)
+    except AnnotationRefused as error:
         return render(request, "annotations/refused.html", {"error": error}, status=error.status)
     return redirect(comment.get_absolute_url())
 

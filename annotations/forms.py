@@ -15,7 +15,7 @@ from annotations.models import (
     Institution,
     Note,
 )
-from annotations.services import MAX_EDGES, MAX_UNITS
+from annotations.note_units import MAX_EDGES, MAX_UNITS
 
 
 class SignupForm(UserCreationForm):  # type: ignore[type-arg]

@@ -23,17 +23,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotations.bidi import strip_bidi
+from annotations.errors import AnnotationRefused, NotAllowed, PostingTooFast
 from annotations.models import Institution, Invitation, Membership
-from annotations.services import (
-    AnnotationRefused,
-    NotAllowed,
-    RateLimited,
-    _rate_limit,
-    address_confirmed,
-    institutions_at,
-    profile_for,
-    work_touch,
-)
+from annotations.people import address_confirmed, institutions_at, profile_for, work_touch
+from annotations.write_rules import rate_limit
 from microscope_site.ratelimit import hits_in_window
 
 CONFIRM_SALT = "annotations.membership.confirm"
@@ -110,7 +103,7 @@ def email_confirmation_send(*, user: Any, site: str) -> None:
     if not user.email:
         raise AnnotationRefused("your account has no address to confirm", field="email")
     if hits_in_window(f"annotations:confirm-mail:{user.pk}", 3600) > CONFIRM_MAILS_PER_HOUR:
-        raise RateLimited(retry_after=3600)
+        raise PostingTooFast(retry_after=3600, message="too many confirmation mails this hour")
     email = user.email.lower()
     token = signing.dumps({"user": user.pk, "email": email}, salt=CONFIRM_SALT)
     context = {
@@ -204,7 +197,7 @@ def invitation_create(
     if not may_invite(invited_by, institution):
         raise NotAllowed(f"only curators of {institution} invite people to it")
     email = _address(email)
-    _rate_limit(invited_by)
+    rate_limit(invited_by)
     with transaction.atomic():
         invitation = Invitation.objects.create(
             institution=institution, email=email, invited_by=invited_by

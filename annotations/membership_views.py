@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from annotations import membership
-from annotations.services import AnnotationRefused
+from annotations.errors import AnnotationRefused
 
 LINK_REFUSED = "registration/link_refused.html"
 

@@ -6,8 +6,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from annotations import selectors, services
+from annotations import moderation, selectors
 from annotations.comment_views import comment_for
+from annotations.errors import AnnotationRefused
 from annotations.forms import ReportForm
 from annotations.models import Comment, Note, Report
 from annotations.responses import invalid, refused
@@ -25,10 +26,10 @@ def _report(
     if not form.is_valid():
         return invalid(request, template, {**context, "form": form})
     try:
-        services.report_create(
+        moderation.report_create(
             reporter=request.user, reason=form.cleaned_data["reason"], note=note, comment=comment
         )
-    except services.AnnotationRefused as error:
+    except AnnotationRefused as error:
         return refused(request, error, template, context, form)
     return render(request, "annotations/reported.html", context)
 
@@ -80,10 +81,10 @@ def set_hidden(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     # The service answers 404 (NotVisible is an Http404) for what this moderator may not read.
     if kind == "note":
         note = get_object_or_404(Note, pk=pk)
-        services.moderation_set_hidden(moderator=request.user, hidden=hidden, note=note)
+        moderation.moderation_set_hidden(moderator=request.user, hidden=hidden, note=note)
     elif kind == "comment":
         comment = get_object_or_404(Comment, pk=pk)
-        services.moderation_set_hidden(moderator=request.user, hidden=hidden, comment=comment)
+        moderation.moderation_set_hidden(moderator=request.user, hidden=hidden, comment=comment)
     else:
         raise Http404(f"nothing to moderate of kind {kind!r}")
     back = request.POST.get("next", "")
@@ -98,5 +99,5 @@ def report_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
     if (refusal := _refuse_non_moderator(request)) is not None:
         return refusal
     # A report about what this moderator may not read is 404, like the thing itself.
-    services.report_dismiss(moderator=request.user, report=get_object_or_404(Report, pk=pk))
+    moderation.report_dismiss(moderator=request.user, report=get_object_or_404(Report, pk=pk))
     return redirect("annotations:moderation")

@@ -14,12 +14,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from annotations import membership, selectors, services
+from annotations import membership, selectors
+from annotations.errors import AnnotationRefused
 from annotations.forms import EmailForm, ProfileForm, SignupForm
 from annotations.membership_views import site_of
 from annotations.models import ApiToken, Comment, Institution, Mention
+from annotations.people import profile_for, profile_update, user_signup
 from annotations.responses import invalid, refused
 from annotations.tokens import TokenRefused, token_create, token_revoke, tokens_of
+from microscope_site.errors import RateLimited
 
 MAX_EXPIRY_DAYS = 3650
 
@@ -37,7 +40,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return invalid(request, template, {"form": form, "next": back})
     with transaction.atomic():
-        user = services.user_signup(
+        user = user_signup(
             username=form.cleaned_data["username"],
             email=form.cleaned_data["email"],
             password=form.cleaned_data["password1"],
@@ -53,7 +56,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     """The profile form, and the user's API tokens: listed, made (the secret is shown on this
     answer only) and revoked."""
     template = "annotations/profile.html"
-    current = services.profile_for(request.user)
+    current = profile_for(request.user)
     memberships = request.user.memberships.select_related("institution")  # type: ignore[union-attr]
     context: dict[str, Any] = {
         "profile": current,
@@ -99,8 +102,8 @@ def profile(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return invalid(request, template, {**context, "form": form})
     try:
-        services.profile_update(user=request.user, **form.cleaned_data)
-    except services.AnnotationRefused as error:
+        profile_update(user=request.user, **form.cleaned_data)
+    except AnnotationRefused as error:
         return refused(request, error, template, context, form)
     return redirect("annotations:profile")
 
@@ -120,11 +123,11 @@ def _address_action(
             membership.email_change(
                 user=user, email=form.cleaned_data["email"], site=site_of(request)
             )
-    except services.AnnotationRefused as error:
+    except AnnotationRefused as error:
         response = render(
             request, template, {**context, "address_error": str(error)}, status=error.status
         )
-        if isinstance(error, services.RateLimited):
+        if isinstance(error, RateLimited):
             response["Retry-After"] = str(error.retry_after)
         return response
     messages.success(request, f"A confirmation link is on its way to {user.email}.")
@@ -185,7 +188,7 @@ def institution_detail(request: HttpRequest, slug: str) -> HttpResponse:
         membership.invitation_create(
             institution=institution, email=email, invited_by=request.user, site=site_of(request)
         )
-    except services.AnnotationRefused as error:
+    except AnnotationRefused as error:
         context.update(invite_error=str(error), invite_email=email)
         return render(request, template, context, status=error.status)
     messages.success(request, f"Invitation sent to {email.strip().lower()}.")

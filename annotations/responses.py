@@ -6,7 +6,8 @@ from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from annotations.services import AnnotationRefused, RateLimited
+from annotations.errors import AnnotationRefused
+from microscope_site.errors import RateLimited
 
 
 def refused(

@@ -11,12 +11,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from annotations import selectors, services
+from annotations import notes, selectors
 from annotations.citations import note_citation
 from annotations.diagram import circuit_svg
+from annotations.errors import AnnotationRefused
 from annotations.forms import CommentForm, NoteForm
 from annotations.markdown import removed_parts, render_markdown
 from annotations.models import Note, NoteRevision
+from annotations.note_units import edge_sign_warnings, unit_label
 from annotations.responses import invalid, refused
 from neurons.citations import jsonld_script
 from neurons.models import Unit
@@ -78,7 +80,7 @@ def note_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_author": note.author_id == request.user.pk,
         "is_moderator": selectors.is_moderator(request.user),
         "cite": _cite(request, revision),
-        "edge_warnings": services.edge_sign_warnings(note),
+        "edge_warnings": edge_sign_warnings(note),
     }
     return render(request, "annotations/note_detail.html", context)
 
@@ -88,7 +90,7 @@ def saved_with_warnings(request: HttpRequest, body: str, note: Note | None = Non
     contradict the stored connections (the note page lists them)."""
     for part in removed_parts(body):
         messages.warning(request, f"Not shown: {part}.")
-    if note is not None and (count := len(services.edge_sign_warnings(note))):
+    if note is not None and (count := len(edge_sign_warnings(note))):
         messages.warning(
             request,
             f"Saved, but {count} edge{'s' if count > 1 else ''} contradict"
@@ -179,7 +181,7 @@ def _initial_units(request: HttpRequest) -> str:
     if not unit_id.isdigit():
         return ""
     unit = Unit.objects.filter(pk=int(unit_id)).select_related("layer__model").first()
-    return services.unit_label(unit) if unit is not None else ""
+    return unit_label(unit) if unit is not None else ""
 
 
 @login_required
@@ -192,10 +194,10 @@ def note_create(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return invalid(request, template, {"form": form})
     try:
-        note = services.note_create(
+        note = notes.note_create(
             author=request.user, **form.cleaned_data, publish="publish" in request.POST
         )
-    except services.AnnotationRefused as error:
+    except AnnotationRefused as error:
         return refused(request, error, template, {}, form)
     saved_with_warnings(request, note.body, note)
     return redirect(note)
@@ -213,16 +215,16 @@ def note_edit(request: HttpRequest, pk: int) -> HttpResponse:
         )
     template = "annotations/note_form.html"
     if request.method != "POST":
-        form = NoteForm(initial=services.note_editable_fields(note))
+        form = NoteForm(initial=notes.note_editable_fields(note))
         return render(request, template, {"form": form, "note": note})
     form = NoteForm(request.POST)
     if not form.is_valid():
         return invalid(request, template, {"form": form, "note": note})
     try:
-        services.note_update(note=note, editor=request.user, **form.cleaned_data)
+        notes.note_update(note=note, editor=request.user, **form.cleaned_data)
         if "publish" in request.POST:
-            services.note_publish(note=note, user=request.user)
-    except services.AnnotationRefused as error:
+            notes.note_publish(note=note, user=request.user)
+    except AnnotationRefused as error:
         return refused(request, error, template, {"note": note}, form)
     saved_with_warnings(request, note.body, note)
     return redirect(note)
@@ -233,7 +235,7 @@ def note_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def note_publish(request: HttpRequest, pk: int) -> HttpResponse:
     note = note_for(request, pk)
     try:
-        services.note_publish(note=note, user=request.user)
-    except services.AnnotationRefused as error:
+        notes.note_publish(note=note, user=request.user)
+    except AnnotationRefused as error:
         return render(request, "annotations/refused.html", {"error": error}, status=error.status)
     return redirect(note)

@@ -509,12 +509,15 @@ def _progress(what: str, done: int, total: int, started: float) -> None:
 
 
 def people_and_writing_build() -> None:
-    """People, labels, notes and comments through annotations.services; only what is missing."""
+    """People, labels, notes and comments through the annotations services; only what is missing."""
     from django.contrib.auth import get_user_model
     from django.test.utils import override_settings
 
+    from annotations.comments import comment_create
     from annotations.models import Comment, Institution, Membership, Note
-    from annotations.services import comment_create, note_create, unit_label_set, user_signup
+    from annotations.moderation import unit_label_set
+    from annotations.notes import note_create
+    from annotations.people import user_signup
     from neurons.models import Unit
 
     rng = random.Random(SEED)

@@ -301,7 +301,7 @@ class TuningTrigger(_Trigger):
     @_trigger_schema("Measure tuning curves (staff)", TuningRequestSerializer)
     @idempotent
     def post(self, request: Request, ref: str) -> Response:
-        from rendering.examples import tuning_jobs_create
+        from rendering.tuning import tuning_jobs_create
 
         jobs = tuning_jobs_create(model=self.model(), layers=self.form(request).get("layers"))
         return accepted(request, jobs, "api:renderjob-detail")

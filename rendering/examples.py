@@ -1,16 +1,12 @@
-"""Datasets, dataset examples and tuning curves: the Django side of the engine's data passes.
+"""Dataset examples: the Django side of the engine's pass over a dataset.
 
-A `Dataset` is registered once (its manifest fixes the images, their order and their sha256).
-A pass over it is a `RenderJob` with technique "examples" that targets the deepest of its
-layers: the job row exists first, a worker claims it, and the engine computes every unit of
-every layer in one forward per batch. The pass runs in chunks of images; after each chunk the
-engine's streaming state is stored, so a worker that dies resumes from the last chunk and ends
-with the same result as one that never stopped. At the end, each unit gets a `UnitExamples`
-row (its top and bottom images, crops at its receptive field, activation statistics).
-
-Tuning curves are a `RenderJob` with technique "tuning" on one layer: one batched forward per
-family of synthetic stimuli gives every unit's responses; each unit gets a `TuningCurve` row
-per family, with its plot drawn once.
+A pass over a registered `Dataset` is a `RenderJob` with technique "examples" that targets the
+deepest of its layers: the job row exists first, a worker claims it, and the engine computes
+every unit of every layer in one forward per batch. The pass runs in chunks of images; after
+each chunk the engine's streaming state is stored, so a worker that dies resumes from the last
+chunk and ends with the same result as one that never stopped. At the end, each unit gets a
+`UnitExamples` row (its top and bottom images, crops at its receptive field, activation
+statistics).
 """
 
 from __future__ import annotations
@@ -20,170 +16,29 @@ import json
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import partial
-from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.core.exceptions import SuspiciousOperation
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 from PIL import Image
 
-from microscope_site.errors import Refused
-from microscope_site.progress import Progress, ignore_progress
+from microscope_site.progress import Progress
 from microscope_site.storage import store_content
 from neurons.models import Layer, NetworkModel
 from neurons.services import model_touch
-from rendering.engine.datasets import (
-    IMAGE_EXTENSIONS,
-    ImageFiles,
-    batches,
-    file_sha256,
-    list_images,
-)
+from rendering.datasets import VerifiedReader, dataset_manifest, dataset_reader
+from rendering.engine.crops import crop, receptive_field_box
+from rendering.engine.datasets import ImageFiles, batches
 from rendering.engine.datasets import load_image as decode_image
-from rendering.engine.examples import (
-    ExamplesState,
-    collect_examples,
-    crop,
-    receptive_field_box,
-)
-from rendering.engine.stimuli import FAMILIES
-from rendering.engine.tuning import tuning_curves, tuning_summary
+from rendering.engine.examples import ExamplesState, collect_examples
 from rendering.engine.zoo import LoadedModel
-from rendering.models import Dataset, RenderJob, TuningCurve, UnitExamples
+from rendering.models import Dataset, RenderJob, UnitExamples
 from rendering.params import params_hash, render_params
-from rendering.plots import tuning_svg
 
-STORAGE_PREFIX = "storage:"
 CHUNK_IMAGES = 256  # images between checkpoints of a pass
-
-
-class DatasetRefused(Refused):
-    """A dataset that cannot be registered or read as asked; the message says why."""
-
-
-# --- datasets -------------------------------------------------------------------------------
-
-
-def _read_local(root: str, name: str) -> bytes:
-    return (Path(root) / name).read_bytes()
-
-
-def _read_storage(prefix: str, name: str) -> bytes:
-    with default_storage.open(f"{prefix}{name}", "rb") as handle:
-        return bytes(handle.read())
-
-
-def _storage_images(prefix: str) -> list[str]:
-    """Image files under `prefix` of the default storage, relative to it, sorted."""
-    found: list[str] = []
-    pending = [""]
-    while pending:
-        folder = pending.pop()
-        dirs, files = default_storage.listdir(f"{prefix}{folder}".rstrip("/") or ".")
-        pending += [f"{folder}{d}/" for d in dirs]
-        found += [f"{folder}{f}" for f in files if PurePath(f).suffix.lower() in IMAGE_EXTENSIONS]
-    return sorted(found)
-
-
-def dataset_reader(location: str) -> Callable[[str], bytes]:
-    """A picklable function reading one image of a dataset by its relative path."""
-    if location.startswith(STORAGE_PREFIX):
-        prefix = location.removeprefix(STORAGE_PREFIX)
-        return partial(_read_storage, prefix.rstrip("/") + "/" if prefix else "")
-    return partial(_read_local, location)
-
-
-def dataset_register(
-    *,
-    slug: str,
-    name: str,
-    location: str,
-    description: str = "",
-    licence: str = "",
-    progress: Progress = ignore_progress,
-) -> Dataset:
-    """Scan `location` (a folder, or `storage:<prefix>`), hash every image, store the manifest.
-
-    Registering the same images under the same slug again returns the existing row; different
-    images under a known slug are refused (results name the manifest they came from).
-    """
-    if location.startswith(STORAGE_PREFIX):
-        prefix = location.removeprefix(STORAGE_PREFIX)
-        prefix = prefix.rstrip("/") + "/" if prefix else ""
-        try:
-            names = _storage_images(prefix)
-        except SuspiciousOperation:
-            raise DatasetRefused(f"{location!r} leaves the default storage") from None
-        except ValueError as error:  # a NUL byte, for one
-            raise DatasetRefused(f"{location!r} is not a storage prefix ({error})") from None
-    else:
-        root = Path(location)
-        if not root.is_absolute():
-            raise DatasetRefused(f"{location!r}: give an absolute folder path or storage:<prefix>")
-        if not root.is_dir():
-            raise DatasetRefused(f"{location} is not a folder")
-        names = list_images(root)
-    if not names:
-        raise DatasetRefused(
-            f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {location}"
-        )
-    read = dataset_reader(location)
-    lines = []
-    for position, relative in enumerate(names):
-        lines.append(json.dumps({"path": relative, "sha256": file_sha256(read(relative))}))
-        if position % 100 == 0:
-            progress(position / len(names), f"hashed {position}/{len(names)} images")
-    manifest = ("\n".join(lines) + "\n").encode()
-    manifest_name, manifest_sha = store_content(manifest, folder="datasets", suffix=".jsonl")
-    existing = Dataset.objects.filter(slug=slug).first()
-    if existing is not None:
-        if existing.manifest_sha256 == manifest_sha:
-            return existing
-        raise DatasetRefused(
-            f"dataset {slug!r} exists with other images (manifest {existing.manifest_sha256[:12]}, "
-            f"now {manifest_sha[:12]}); register the new images under a new slug"
-        )
-    progress(1.0, f"{len(names)} images")
-    return Dataset.objects.create(
-        slug=slug,
-        name=name,
-        location=location,
-        description=description,
-        licence=licence,
-        image_count=len(names),
-        manifest=manifest_name,
-        manifest_sha256=manifest_sha,
-    )
-
-
-def dataset_manifest(dataset: Dataset) -> list[dict[str, str]]:
-    with default_storage.open(str(dataset.manifest.name), "rb") as handle:
-        data = handle.read()
-    return [json.loads(line) for line in data.decode().splitlines() if line]
-
-
-@dataclass
-class _VerifiedReader:
-    """Reads an image and refuses bytes that differ from the manifest's sha256."""
-
-    read: Callable[[str], bytes]
-    expected: dict[str, str]
-
-    def __call__(self, name: str) -> bytes:
-        data = self.read(name)
-        if file_sha256(data) != self.expected[name]:
-            # An OSError: the dataset skips the image and reports why, as for a missing file.
-            raise OSError("changed since the dataset was registered")
-        return data
-
-
-# --- dataset examples: jobs -----------------------------------------------------------------
 
 
 def examples_jobs_create(
@@ -280,7 +135,7 @@ def examples_compute(*, job: RenderJob, loaded: LoadedModel, progress: Progress)
     ).exists():
         return  # stored by an earlier attempt that died after storing
     paths = [layers[name].module_path for name in layer_names]
-    reader = _VerifiedReader(dataset_reader(dataset.location), expected)
+    reader = VerifiedReader(dataset_reader(dataset.location), expected)
     files = ImageFiles(names, reader, params["size"])
     state, done, skipped = _checkpoint_load(job)
     if done:
@@ -438,72 +293,3 @@ def _sprite(crops: list[np.ndarray], size: int) -> str:
     Image.fromarray(strip).save(buffer, format="JPEG", quality=88)
     name, _ = store_content(buffer.getvalue(), folder="examples/sprites", suffix=".jpg")
     return name
-
-
-# --- tuning curves --------------------------------------------------------------------------
-
-
-def tuning_jobs_create(
-    *, model: NetworkModel, layers: Sequence[str] | None = None, enqueue: bool = True
-) -> list[RenderJob]:
-    from rendering.services import RenderRefused, render_jobs_create
-
-    known = {layer.name: layer for layer in model.layers.all()}
-    chosen = list(layers) if layers else list(known)
-    unknown = [name for name in chosen if name not in known]
-    if unknown:
-        raise RenderRefused(f"{model} has no layer {', '.join(unknown)}")
-    jobs: list[RenderJob] = []
-    params = {"size": model.input_size}
-    phash = params_hash(render_params("tuning", params))
-    for name in chosen:
-        if TuningCurve.objects.filter(unit__layer=known[name], params_hash=phash).exists():
-            continue
-        jobs += render_jobs_create(
-            layer=known[name], technique="tuning", params=params, enqueue=enqueue
-        )
-    return jobs
-
-
-def tuning_compute(*, job: RenderJob, loaded: LoadedModel, progress: Progress) -> None:
-    from rendering.services import render_device
-
-    layer = job.layer
-    if TuningCurve.objects.filter(unit__layer=layer, params_hash=job.params_hash).exists():
-        return
-    map_size = (int(layer.output_shape[1]), int(layer.output_shape[2])) if layer.spatial else None
-    progress(0.05, f"stimuli through {layer.name}")
-    curves = tuning_curves(
-        loaded.module,
-        layer.module_path,
-        None,
-        input_size=job.params["size"],
-        receptive_field=layer.receptive_field or job.params["size"],
-        receptive_field_offset=layer.receptive_field_offset,
-        map_size=map_size,
-        preprocess=loaded.entry.preprocessing,
-        device=render_device(),
-    )
-    progress(0.7, "storing")
-    units = {u.index: u for u in layer.units.all()}
-    rows = []
-    for family, curve in curves.items():
-        grid = {name: [float(v) for v in values] for name, values in curve.grid.items()}
-        for index, unit in units.items():
-            responses = np.asarray(curve.responses[index], dtype=np.float64)
-            summary = tuning_summary(curve, index)
-            rows.append(
-                TuningCurve(
-                    unit=unit,
-                    family=family,
-                    params_hash=job.params_hash,
-                    grid=grid,
-                    responses=np.round(responses, 6).tolist(),
-                    summary=summary,
-                    svg=tuning_svg(curve.unit(index), title=f"{FAMILIES[family].title} — {unit}"),
-                )
-            )
-    with transaction.atomic():
-        TuningCurve.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
-        model_touch(layer.model_id)
-    progress(1.0, f"{len(rows)} tuning curves stored")

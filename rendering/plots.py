@@ -87,12 +87,12 @@ def histogram_svg(
     """A histogram as an SVG document: bar k counts values in [edges[k-1], edges[k]).
 
     Bin 0 is everything below edges[0] and the last bin everything from edges[-1] up, as in
-    rendering.engine.examples (whose symmetric-log `HISTOGRAM_EDGES` are the default). Empty
+    rendering.engine.statistics (whose symmetric-log `HISTOGRAM_EDGES` are the default). Empty
     bins at either end are left out; bars have equal widths, one per bin, so the axis is only
     linear in the bin number: `x_label` says how the bins are spaced.
     """
     if edges is None:
-        from rendering.engine.examples import HISTOGRAM_EDGES
+        from rendering.engine.statistics import HISTOGRAM_EDGES
 
         edges = [float(edge) for edge in HISTOGRAM_EDGES]
     if len(counts) != len(edges) + 1:

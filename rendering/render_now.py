@@ -30,7 +30,8 @@ def _count_request(client: str) -> None:
 def _layer_jobs(layer: Layer, technique: str, units: Sequence[int] | None) -> list[RenderJob]:
     """Jobs computing `technique` for `layer` (render techniques: `units`, default all)."""
     from rendering.connections import connection_jobs_create
-    from rendering.examples import examples_jobs_create, tuning_jobs_create
+    from rendering.examples import examples_jobs_create
+    from rendering.tuning import tuning_jobs_create
 
     model = layer.model
     if technique in RENDER_TABS:

@@ -261,7 +261,7 @@ def render_job_run(*, job_id: int, progress: Progress = ignore_progress) -> Rend
 
             examples_compute(job=job, loaded=network_module(job.layer.model), progress=progress)
         elif slug == "tuning":
-            from rendering.examples import tuning_compute
+            from rendering.tuning import tuning_compute
 
             tuning_compute(job=job, loaded=network_module(job.layer.model), progress=progress)
         else:

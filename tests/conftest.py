@@ -93,7 +93,7 @@ def people(
     """alice and amir at MIT, bea at ETH (and bruno, an ETH curator), sam with no institution,
     and staff. Their addresses count as confirmed (`email_verified`): members at once."""
     from annotations.models import Membership
-    from annotations.services import user_signup
+    from annotations.people import user_signup
 
     users = {
         "alice": user_signup(
@@ -134,7 +134,7 @@ def unit(inceptionv1: Any) -> Any:
 
 @pytest.fixture
 def make_note(people: dict[str, Any], inceptionv1: Any) -> Any:
-    from annotations.services import note_create
+    from annotations.notes import note_create
 
     def make(
         author: str = "alice", visibility: str = "public", publish: bool = True, **fields: Any

@@ -1,4 +1,5 @@
-"""Sign up, log in and out, password reset by email, mentions (memberships: test_membership)."""
+"""Sign up, log in and out, password reset by email, replies in the inbox (memberships:
+test_membership; mentions: test_mentions)."""
 
 import re
 from typing import Any
@@ -47,31 +48,10 @@ def test_password_reset_by_email(people: dict[str, Any]) -> None:
     assert Client().login(username="alice", password="a-new-pw-2026!")
 
 
-def test_mentions_email_the_mentioned_person_and_fill_their_inbox(
-    clients: dict[str, Client],
-    people: dict[str, Any],
-    unit: Any,
-    make_note: Any,
-    django_capture_on_commit_callbacks: Any,
-) -> None:
-    from annotations.models import Mention
-
-    discussion = reverse("annotations:unit-discussion", kwargs={"unit_id": unit.pk})
-    with django_capture_on_commit_callbacks(execute=True):
-        clients["alice"].post(discussion, {"body": "What do you think, @bea? (cc bob@example.org)"})
-    assert [m.user.username for m in Mention.objects.all()] == ["bea"]
-    assert [m.to for m in mail.outbox] == [["bea@ethz.ch"]]
-    inbox = clients["bea"].get(reverse("annotations:inbox")).content.decode()
-    assert "in a comment by <bdi>Alice A.</bdi>" in inbox
-    # Someone who may not see an institution-only note is not told about it.
-    note = make_note(visibility="institution", body="Ask @bea and @amir about this.")
-    assert [m.user.username for m in Mention.objects.filter(note=note)] == ["amir"]
-
-
 def test_replies_reach_the_inbox(
     clients: dict[str, Client], people: dict[str, Any], unit: Any
 ) -> None:
-    from annotations.services import comment_create
+    from annotations.comments import comment_create
 
     comment = comment_create(author=people["alice"], body="Question.", unit=unit)
     comment_create(author=people["bea"], body="Answer.", parent=comment)

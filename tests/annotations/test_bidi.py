@@ -32,7 +32,7 @@ def test_every_listed_control_is_dropped() -> None:
 def test_note_title_body_and_roles(
     clients: dict[str, Client], make_note: Any, people: dict[str, Any]
 ) -> None:
-    from annotations.services import note_update
+    from annotations.notes import note_update
 
     note = make_note(
         title=f"Curves {RLO}gnp.exe{PDF}",
@@ -72,7 +72,7 @@ def test_comment_bodies_on_create_and_edit(
 def test_display_names_on_signup_and_profile(
     clients: dict[str, Client], people: dict[str, Any], institutions: dict[str, Any]
 ) -> None:
-    from annotations.services import profile_update, user_signup
+    from annotations.people import profile_update, user_signup
 
     user = user_signup(
         username="mallory", email="m@example.org", password="pw-12345!", display_name=f"A{RLO}lice"
@@ -89,7 +89,7 @@ def test_report_reasons_labels_token_names_and_institution_names(
     clients: dict[str, Client], make_note: Any, people: dict[str, Any], unit: Any
 ) -> None:
     from annotations.models import Institution, Report
-    from annotations.services import unit_label_set
+    from annotations.moderation import unit_label_set
     from annotations.tokens import token_create
 
     note = make_note()

@@ -7,7 +7,8 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from annotations.services import comment_create, comment_delete, moderation_set_hidden
+from annotations.comments import comment_create, comment_delete
+from annotations.moderation import moderation_set_hidden
 from neurons.pagecache import content_version
 
 pytestmark = pytest.mark.django_db

@@ -80,29 +80,6 @@ def test_note_page_draws_the_circuit_and_links_each_unit(
     assert reverse("annotations:note-short", kwargs={"pk": note.pk}) in html
 
 
-def test_edge_strength_comes_from_stored_connections(make_note: Any, inceptionv1: Any) -> None:
-    from rendering.models import Connection, LayerConnection
-
-    mixed4b = inceptionv1.layers.get(name="mixed4b")
-    mixed4c = inceptionv1.layers.get(name="mixed4c")
-    pair = LayerConnection.objects.create(
-        source=mixed4b, target=mixed4c, method="direct", kernel_size=1, matrix="m.npy"
-    )
-    target = mixed4c.units.get(index=447)
-    Connection.objects.create(
-        unit=target,
-        direction="in",
-        pair=pair,
-        other_indices=[7, 3],
-        strengths=[0.9, -0.25],
-        kernels=b"",
-    )
-    note = make_note(units="inceptionv1/mixed4b/3\ninceptionv1 4c:447", edges="1 -| 2\n2 -> 1 0.5")
-    edges = list(note.edges.order_by("pk"))
-    assert edges[0].strength == pytest.approx(-0.25)
-    assert edges[1].strength == pytest.approx(0.5)
-
-
 def test_comment_edits_keep_history_and_deletes_are_soft(
     clients: dict[str, Client], unit: Any
 ) -> None:
@@ -144,8 +121,8 @@ def test_comment_edits_keep_history_and_deletes_are_soft(
 def test_unit_panel_shows_public_notes_and_the_thread_and_touches_the_model_or_unit(
     clients: dict[str, Client], make_note: Any, unit: Any, inceptionv1: Any, people: dict[str, Any]
 ) -> None:
+    from annotations.comments import comment_create
     from annotations.selectors import unit_annotations
-    from annotations.services import comment_create
 
     version = inceptionv1.content_version
     make_note(title="Public curve note")

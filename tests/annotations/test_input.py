@@ -85,7 +85,7 @@ def test_markdown_keeps_ordinary_formatting_and_safe_links() -> None:
 def test_xss_in_notes_and_comments_never_reaches_a_page(
     clients: dict[str, Client], make_note: Any, people: dict[str, Any], unit: Any
 ) -> None:
-    from annotations.services import comment_create
+    from annotations.comments import comment_create
 
     body = "\n\n".join(XSS_PAYLOADS)
     note = make_note(

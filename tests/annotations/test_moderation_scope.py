@@ -75,22 +75,23 @@ def test_a_curator_elsewhere_cannot_hide_or_restore_what_they_may_not_read(
 def test_the_services_refuse_with_not_found_whatever_calls_them(
     people: dict[str, Any], unreadable: dict[str, Any]
 ) -> None:
-    from annotations import services
+    from annotations import moderation
+    from annotations.errors import NotVisible
 
     bruno = people["bruno"]
     for report in _reports(unreadable):
-        with pytest.raises(services.NotVisible):
-            services.report_dismiss(moderator=bruno, report=report)
+        with pytest.raises(NotVisible):
+            moderation.report_dismiss(moderator=bruno, report=report)
     for name in ("institution", "private", "draft"):
-        with pytest.raises(services.NotVisible):
-            services.moderation_set_hidden(moderator=bruno, hidden=True, note=unreadable[name])
-        with pytest.raises(services.NotVisible):
-            services.moderation_set_hidden(
+        with pytest.raises(NotVisible):
+            moderation.moderation_set_hidden(moderator=bruno, hidden=True, note=unreadable[name])
+        with pytest.raises(NotVisible):
+            moderation.moderation_set_hidden(
                 moderator=bruno, hidden=True, comment=unreadable[f"{name} comment"]
             )
         # Reporting what one may not read is refused the same way.
-        with pytest.raises(services.NotVisible):
-            services.report_create(reporter=people["bea"], reason="x", note=unreadable[name])
+        with pytest.raises(NotVisible):
+            moderation.report_create(reporter=people["bea"], reason="x", note=unreadable[name])
     assert all(r.status == "open" for r in _reports(unreadable))
 
 

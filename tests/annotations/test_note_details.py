@@ -127,7 +127,7 @@ def test_unit_shorthands_in_comments_and_notes_are_links(
 def test_the_revision_diff_is_single_spaced(
     clients: dict[str, Client], make_note: Any, people: dict[str, Any]
 ) -> None:
-    from annotations.services import note_update
+    from annotations.notes import note_update
 
     note = make_note(body="one\ntwo\nthree")
     note_update(note=note, editor=people["alice"], title=note.title, body="one\n2\nthree", units="")

@@ -12,7 +12,8 @@ pytestmark = pytest.mark.django_db
 def test_every_page_answers(
     clients: dict[str, Client], make_note: Any, people: dict[str, Any], unit: Any
 ) -> None:
-    from annotations.services import comment_create, report_create
+    from annotations.comments import comment_create
+    from annotations.moderation import report_create
 
     note = make_note()
     comment = comment_create(author=people["bea"], body="A comment.", note=note)

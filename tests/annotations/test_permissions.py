@@ -118,7 +118,7 @@ def test_only_the_author_edits_a_note(clients: dict[str, Client], make_note: Any
 def test_only_the_author_edits_or_deletes_a_comment(
     clients: dict[str, Client], people: dict[str, Any], unit: Any
 ) -> None:
-    from annotations.services import comment_create
+    from annotations.comments import comment_create
 
     comment = comment_create(author=people["alice"], body="Looks like a curve.", unit=unit)
     edit = reverse("annotations:comment-edit", kwargs={"pk": comment.pk})

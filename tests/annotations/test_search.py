@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from annotations.moderation import moderation_set_hidden
 from annotations.search import notes_matching
-from annotations.services import moderation_set_hidden
 from neurons.pagecache import content_version
 from tests.annotations.test_input import XSS_PAYLOADS, _problems, _user_markup
 
@@ -87,7 +87,7 @@ def test_hidden_notes_are_never_found(
     clients: dict[str, Client], notes: dict[str, Any], people: dict[str, Any]
 ) -> None:
     from annotations.models import Membership
-    from annotations.services import user_signup
+    from annotations.people import user_signup
 
     # Moderators act only on what they may read: MIT's note is hidden by an MIT curator.
     mit_curator = user_signup(
@@ -146,7 +146,7 @@ def test_anonymous_search_pages_are_cached_until_a_note_changes_members_never(
     moderation_set_hidden(moderator=people["bruno"], hidden=False, note=newer)
     assert _found(clients["anon"], "zebra") == {notes["public"].pk, newer.pk}
     draft = notes["draft"]
-    from annotations.services import note_publish
+    from annotations.notes import note_publish
 
     note_publish(note=draft, user=people["alice"])
     assert _found(clients["anon"], "zebra") == {notes["public"].pk, newer.pk, draft.pk}

@@ -8,7 +8,7 @@ import numpy as np
 
 def docs_example_circuit(*, model: Any, unit: Any, author: Any) -> Any:
     """Store the rows the example reads; return the strongest input's unit (mixed4b:9)."""
-    from annotations.services import note_create
+    from annotations.notes import note_create
     from neurons.models import Technique
     from rendering.models import Connection, LayerConnection, Render
 

@@ -116,7 +116,8 @@ def seed() -> None:
     top of the copied InceptionV1; prints them as one JSON line."""
     from django.contrib.auth import get_user_model
 
-    from annotations.services import comment_create, note_create
+    from annotations.comments import comment_create
+    from annotations.notes import note_create
     from annotations.tokens import token_create
     from neurons.export import export_request
     from neurons.models import NetworkModel, Technique

@@ -101,7 +101,7 @@ def test_only_the_author_edits_and_publishes_a_note(api: Any, make_note: Any) ->
 def test_comments_on_notes_one_cannot_see_stay_hidden(
     api: Any, people: Any, make_note: Any, unit: Any
 ) -> None:
-    from annotations.services import comment_create
+    from annotations.comments import comment_create
 
     private = make_note(visibility="institution")
     on_note = comment_create(author=people["amir"], body="hi", note=private)

@@ -121,7 +121,8 @@ def test_note_reads_are_cached_per_reader_until_a_note_changes(
     api: Any, make_note: Any, people: dict[str, Any], unit: Any, institutions: dict[str, Any]
 ) -> None:
     from annotations.models import Membership
-    from annotations.services import moderation_set_hidden, profile_update
+    from annotations.moderation import moderation_set_hidden
+    from annotations.people import profile_update
 
     note = make_note(title="Cached curve note")
     mit = make_note(title="MIT only note", visibility="institution")

@@ -4,8 +4,9 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
+from annotations.comments import comment_create
 from annotations.models import Comment, Membership, Note, Report
-from annotations.services import comment_create, report_create
+from annotations.moderation import report_create
 
 
 def _curate(user: Any) -> None:

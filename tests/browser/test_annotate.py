@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from annotations.models import Comment, Institution, Membership, Note, Report
-from annotations.services import user_signup
+from annotations.people import user_signup
 from neurons.services import model_import
 from rendering.engine.zoo import WeightsSpec
 from rendering.services import render_job_run, render_jobs_create

@@ -16,7 +16,8 @@ def test_the_diff_is_single_spaced_and_signing_up_asks_to_confirm(
     live_server: Any, browser: Any, tmp_path: Path, fast_passwords: None
 ) -> None:
     from annotations.models import Institution, Membership
-    from annotations.services import note_create, note_update, user_signup
+    from annotations.notes import note_create, note_update
+    from annotations.people import user_signup
 
     Institution.objects.create(name="North", slug="north", email_domains="north.example")
     alice = user_signup(username="alice", email="alice@example.org", password="pw-12345!")

@@ -37,7 +37,9 @@ def page(browser):  # type: ignore[no-untyped-def]
 def tiny_site(tinynet: Any, small_renders: dict[str, Any], settings: Any, tmp_path: Path) -> Any:
     """TinyNet with channel renders of conv2:4 and :5, dataset examples and tuning curves of
     conv2 (computed here, as a worker would)."""
-    from rendering.examples import dataset_register, examples_jobs_create, tuning_jobs_create
+    from rendering.datasets import dataset_register
+    from rendering.examples import examples_jobs_create
+    from rendering.tuning import tuning_jobs_create
 
     settings.EXAMPLES_LOADER_WORKERS = 0
     model = model_import(registry_key="tinynet", weights=WeightsSpec("random", seed=1))

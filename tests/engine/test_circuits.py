@@ -9,7 +9,7 @@ from torchvision.models import alexnet
 from torchvision.models.inception import InceptionB, InceptionC
 from torchvision.models.resnet import BasicBlock
 
-from rendering.engine import circuits, linearize
+from rendering.engine import circuits, circuits_measured, conv_map, linearize
 from rendering.engine.circuits import Connections, expanded_weights, top_connections
 
 
@@ -166,7 +166,7 @@ def _linearized_gradient(model: nn.Module, source: str, target: str, channel: in
 def test_inception_v1_kernels_across_a_max_pool_are_composed_and_equal_the_gradient(
     inception: nn.Module, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(circuits, "_measured", _forbidden)
+    monkeypatch.setattr(circuits, "measured_kernels", _forbidden)
     connections = expanded_weights(inception, "conv2d2", "mixed3a", input_size=224)
     assert connections.kernels.shape == (256, 192, 11, 11)
     # Plain ReLUs: lucent's RedirectedReLU would scale the gradient through negative inputs.
@@ -196,7 +196,7 @@ class RealPrefix(nn.Module):
 def test_a_model_that_cannot_run_on_the_meta_device_is_composed_all_the_same(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(circuits, "_measured", _forbidden)
+    monkeypatch.setattr(circuits, "measured_kernels", _forbidden)
     net = RealPrefix().eval()
     connections = expanded_weights(net, "a", "b", input_size=16)
     assert connections.method == "direct"
@@ -230,19 +230,21 @@ def test_alexnet_kernels_across_a_max_pool_are_the_pooled_convolution(
     way: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every way of computing kernels must give them exactly: force each in turn.
-    monkeypatch.setattr(circuits, "BACKWARD_ADVANTAGE", math.inf if way == "backward" else 0.0)
+    monkeypatch.setattr(
+        circuits_measured, "BACKWARD_ADVANTAGE", math.inf if way == "backward" else 0.0
+    )
     if way == "composed":
-        monkeypatch.setattr(circuits, "_measured", _forbidden)
+        monkeypatch.setattr(circuits, "measured_kernels", _forbidden)
     else:
-        monkeypatch.setattr(circuits, "_composed", lambda *args: None)
+        monkeypatch.setattr(circuits, "composed_kernels", lambda *args: None)
     measured: list[Tensor | None] = []
-    measure_backward = circuits._measure_backward
+    measure_backward = circuits_measured._measure_backward
 
     def recording(*args: object) -> Tensor | None:
         measured.append(measure_backward(*args))  # type: ignore[arg-type]
         return measured[-1]
 
-    monkeypatch.setattr(circuits, "_measure_backward", recording)
+    monkeypatch.setattr(circuits_measured, "_measure_backward", recording)
     torch.manual_seed(0)
     model = alexnet(weights=None)
     connections = expanded_weights(model, "features.1", "features.4", input_size=224)
@@ -271,10 +273,10 @@ def _measured_too(
 ) -> tuple[Connections, Connections]:
     """The connections composed (measuring forbidden), then measured (composing disabled)."""
     with monkeypatch.context() as patch:
-        patch.setattr(circuits, "_measured", _forbidden)
+        patch.setattr(circuits, "measured_kernels", _forbidden)
         composed = expanded_weights(model, *args, **kwargs)  # type: ignore[arg-type]
     with monkeypatch.context() as patch:
-        patch.setattr(circuits, "_composed", lambda *args: None)
+        patch.setattr(circuits, "composed_kernels", lambda *args: None)
         measured = expanded_weights(model, *args, **kwargs)  # type: ignore[arg-type]
     return composed, measured
 
@@ -283,7 +285,7 @@ def test_the_tiny_networks_kernels_are_composed_even_from_a_map_smaller_than_the
     tiny: TinyCircuit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # At 4 px A's map cannot hold a B unit's 5x5 kernel: the check needs a larger map.
-    monkeypatch.setattr(circuits, "_measured", _forbidden)
+    monkeypatch.setattr(circuits, "measured_kernels", _forbidden)
     connections = expanded_weights(tiny, "a", "b", input_size=4)
     np.testing.assert_allclose(
         connections.kernels, analytic_tiny_kernels(tiny), atol=1e-6, rtol=1e-5
@@ -309,14 +311,14 @@ def test_an_operation_compose_does_not_know_falls_back_to_measuring(
 ) -> None:
     torch.manual_seed(1)
     net = Shuffled().eval()
-    measured = circuits._measured
+    measured = circuits.measured_kernels
     calls: list[str] = []
 
     def recording(*args: object) -> Tensor:
         calls.append("measured")
         return measured(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(circuits, "_measured", recording)
+    monkeypatch.setattr(circuits, "measured_kernels", recording)
     connections = expanded_weights(net, "a", "b", input_size=16)
     assert calls == ["measured"]
     expected = torch.zeros_like(net.conv.weight)
@@ -327,14 +329,14 @@ def test_an_operation_compose_does_not_know_falls_back_to_measuring(
 def test_composed_kernels_that_do_not_reproduce_the_network_are_never_returned(
     tiny: TinyCircuit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dense = linearize.ConvMap.dense
+    dense = conv_map.ConvMap.dense
 
-    def wrong(self: linearize.ConvMap) -> tuple[linearize.Stack, tuple[int, int], tuple[int, int]]:
+    def wrong(self: conv_map.ConvMap) -> tuple[conv_map.Stack, tuple[int, int], tuple[int, int]]:
         stack, stride, origin = dense(self)
         upside_down = tuple((kernel.flip(0), offset) for kernel, offset in stack.parts)
-        return linearize.Stack(upside_down, stack.size), stride, origin
+        return conv_map.Stack(upside_down, stack.size), stride, origin
 
-    monkeypatch.setattr(linearize.ConvMap, "dense", wrong)
+    monkeypatch.setattr(conv_map.ConvMap, "dense", wrong)
     connections = expanded_weights(tiny, "a", "b", input_size=16)
     np.testing.assert_allclose(
         connections.kernels, analytic_tiny_kernels(tiny), atol=1e-6, rtol=1e-5

@@ -1,7 +1,6 @@
 import contextlib
 import io
 import json
-import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -10,19 +9,11 @@ import torch
 from lucent.modelzoo import inceptionv1
 from torch import Tensor, nn
 
-from rendering.engine import examples
 from rendering.engine.datasets import Batch
-from rendering.engine.examples import (
-    HISTOGRAM_EDGES,
-    OUTPUT,
-    PRE_ACTIVATION,
-    QUANTILE_LEVELS,
-    ExamplesState,
-    collect_examples,
-    crop,
-    receptive_field_box,
-)
-from rendering.engine.zoo.entries import Preprocessing
+from rendering.engine.examples import ExamplesState, collect_examples
+from rendering.engine.statistics import HISTOGRAM_EDGES, QUANTILE_LEVELS
+from rendering.engine.tracing import OUTPUT, PRE_ACTIVATION
+from rendering.engine.zoo import Preprocessing
 
 K = 10
 BATCH = 8
@@ -332,45 +323,3 @@ def test_inceptionv1_mixed_layers_match_a_brute_force_pass() -> None:
         assert state.layer(layer).negative_source == PRE_ACTIVATION
         assert_examples_equal(state, layer, outputs[layer], top=True)
         assert_examples_equal(state, layer, pres[layer], top=False)
-
-
-def test_a_merge_orders_signed_zeros_infinities_and_ties_exactly() -> None:
-    empty = (torch.full((1, 4), -math.inf), torch.full((1, 4), 2**63 - 1), torch.zeros(1, 4))
-    values = torch.tensor([[-0.0, 3.0, -math.inf, 0.0, -2.5, 3.0]])
-    new = (values, torch.arange(10, 16).view(1, -1), torch.arange(6).view(1, -1))
-    top, images, _ = examples._merge(empty, 0, new, descending=True)
-    assert top.tolist() == [[3.0, 3.0, 0.0, 0.0]] and images.tolist() == [[11, 15, 10, 13]]
-    kept = (top, images, torch.zeros(1, 4))
-    later = (torch.tensor([[3.0, -math.inf]]), torch.tensor([[20, 21]]), torch.zeros(1, 2))
-    top, images, _ = examples._merge(kept, 4, later, descending=True)
-    assert images.tolist() == [[11, 15, 20, 10]]
-    bottom, images, _ = examples._merge(
-        (torch.full((1, 4), math.inf), empty[1], empty[2]), 0, new, descending=False
-    )
-    assert bottom.tolist() == [[-math.inf, -2.5, 0.0, 0.0]] and images.tolist() == [
-        [12, 14, 10, 13]
-    ]
-
-
-def test_receptive_field_boxes_are_clipped_at_the_image_border() -> None:
-    box = receptive_field_box
-    assert box(0, 0, map_size=(14, 14), input_size=224, receptive_field=100) == (0, 0, 58, 58)
-    assert box(13, 13, map_size=(14, 14), input_size=224, receptive_field=100) == (
-        166,
-        166,
-        224,
-        224,
-    )
-    assert box(7, 3, map_size=(14, 14), input_size=224, receptive_field=100) == (70, 6, 170, 106)
-    assert box(0, 6, map_size=(1, 7), input_size=224, receptive_field=500) == (0, 0, 224, 224)
-
-
-def test_a_crop_keeps_the_proportions_of_a_clipped_box() -> None:
-    image = np.zeros((224, 224, 3), dtype=np.uint8)
-    image[:, :, 0] = 200
-    square = crop(image, (70, 70, 170, 170), 50)
-    assert square.shape == (50, 50, 3) and (square == (200, 0, 0)).all()
-    tall = crop(image, (0, 0, 100, 50), 50)  # clipped on the left: half as wide as high
-    assert tall.shape == (50, 50, 3)
-    assert (tall[:, 20:30] == (200, 0, 0)).all()
-    assert (tall[:, :10] == 255).all() and (tall[:, -10:] == 255).all()

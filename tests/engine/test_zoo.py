@@ -134,7 +134,7 @@ def test_a_layer_naming_a_missing_module_is_a_value_error() -> None:
 
 
 def test_receptive_field_offset_is_measured_where_padding_is_asymmetric() -> None:
-    from rendering.engine.examples import receptive_field_box
+    from rendering.engine.crops import receptive_field_box
 
     # Two pixels of padding before, none after: unit i sees input pixels i-2..i, centred one
     # pixel before its cell (i + 0.5).

@@ -12,9 +12,9 @@ from neurons.models import NetworkModel, Technique, Unit
 from neurons.services import model_import
 from neurons.tray import TRAY_MAX
 from rendering.engine.zoo import WeightsSpec
-from rendering.examples import tuning_jobs_create
 from rendering.models import Render, TuningCurve
 from rendering.services import render_job_run
+from rendering.tuning import tuning_jobs_create
 
 pytestmark = pytest.mark.django_db
 COMPARE = "/models/compare/"

@@ -16,8 +16,9 @@ from neurons.export import export_request, export_run
 from neurons.models import Export, NetworkModel
 from neurons.services import model_import
 from rendering.connections import connection_jobs_create
+from rendering.datasets import dataset_register
 from rendering.engine.zoo import WeightsSpec
-from rendering.examples import dataset_register, examples_jobs_create
+from rendering.examples import examples_jobs_create
 from rendering.integrity import verify_storage
 from rendering.models import LayerConnection, Render, RenderJob, UnitExamples
 from rendering.services import render_job_run, render_jobs_create

@@ -1,101 +1,25 @@
-"""Datasets, dataset-example passes and tuning curves through the services, the command and
-the pages (TinyNet, 32 px, in this process); tests/rendering/test_examples_worker.py runs a
-real worker."""
+"""Dataset-example passes through the services, the command and the pages (TinyNet, 32 px, in
+this process); tests/rendering/test_examples_worker.py runs a real worker. Registering datasets
+is tested in test_datasets.py, tuning curves in test_tuning.py."""
 
 import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image
 
-from neurons.services import model_import
 from rendering import examples as examples_service
-from rendering.engine.zoo import WeightsSpec
-from rendering.examples import (
-    DatasetRefused,
-    dataset_manifest,
-    dataset_register,
-    examples_jobs_create,
-    tuning_jobs_create,
-)
+from rendering.datasets import dataset_register
+from rendering.examples import examples_jobs_create
 from rendering.models import RenderJob, TuningCurve, UnitExamples
-from rendering.services import render_job_run
+from rendering.tuning import tuning_jobs_create
+from tests.rendering.passes import photo, run_jobs
 
 pytestmark = pytest.mark.django_db
-
-
-def _photo(seed: int, size: int = 40) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    return Image.fromarray(rng.integers(0, 256, (size, size + 7, 3), dtype=np.uint8))
-
-
-@pytest.fixture
-def image_folder(tmp_path: Path) -> Path:
-    """12 good images in nested folders, plus a truncated JPEG and a text file named .jpg."""
-    root = tmp_path / "images"
-    for i in range(12):
-        folder = root / ("cats" if i % 2 else "dogs") / ("deep" if i % 3 == 0 else "")
-        folder.mkdir(parents=True, exist_ok=True)
-        _photo(i).save(folder / f"img{i:02d}.png")
-    _photo(99).save(root / "broken.jpg", format="JPEG")
-    data = (root / "broken.jpg").read_bytes()
-    (root / "broken.jpg").write_bytes(data[: len(data) // 3])
-    (root / "notes.jpg").write_text("not an image")
-    (root / "readme.txt").write_text("ignored: not an image suffix")
-    return root
-
-
-@pytest.fixture
-def tiny_model(tinynet: Any, small_renders: Any, settings: Any) -> Any:
-    settings.EXAMPLES_LOADER_WORKERS = 0
-    settings.EXAMPLES_BATCH_SIZE = 5
-    return model_import(registry_key="tinynet", weights=WeightsSpec("random", seed=1))
-
-
-def _run(jobs: list[RenderJob]) -> list[RenderJob]:
-    done = [render_job_run(job_id=job.pk) for job in jobs]
-    assert all(job is not None for job in done)
-    return [job for job in done if job is not None]
-
-
-def test_register_hashes_every_image_in_order_and_refuses_changes(
-    image_folder: Path, media: Path
-) -> None:
-    dataset = dataset_register(slug="pets", name="Pets", location=str(image_folder))
-    manifest = dataset_manifest(dataset)
-    assert dataset.image_count == 14 == len(manifest)  # the two bad files are images by name
-    assert [entry["path"] for entry in manifest] == sorted(entry["path"] for entry in manifest)
-    assert "cats/img01.png" in {entry["path"] for entry in manifest}
-    assert all(len(entry["sha256"]) == 64 for entry in manifest)
-    # The same images again: the same row. Different images under the slug: refused.
-    assert dataset_register(slug="pets", name="Pets", location=str(image_folder)).pk == dataset.pk
-    _photo(123).save(image_folder / "new.png")
-    with pytest.raises(DatasetRefused, match="exists with other images"):
-        dataset_register(slug="pets", name="Pets", location=str(image_folder))
-    with pytest.raises(DatasetRefused, match="not a folder"):
-        dataset_register(slug="x", name="x", location=str(image_folder / "missing"))
-    with pytest.raises(DatasetRefused, match="absolute"):
-        dataset_register(slug="x", name="x", location="relative/path")
-    empty = image_folder.parent / "empty"
-    empty.mkdir()
-    with pytest.raises(DatasetRefused, match="no image files"):
-        dataset_register(slug="x", name="x", location=str(empty))
-
-
-def test_register_reads_a_prefix_of_the_default_storage(image_folder: Path, media: Path) -> None:
-    from django.core.files.base import ContentFile
-
-    for path in sorted(image_folder.rglob("img0*.png"))[:3]:
-        relative = path.relative_to(image_folder).as_posix()
-        default_storage.save(f"uploads/pets/{relative}", ContentFile(path.read_bytes()))
-    dataset = dataset_register(slug="pets-s3", name="Pets", location="storage:uploads/pets")
-    assert dataset.image_count == 3
-    assert examples_service.dataset_reader(dataset.location)("cats/img01.png")[:4] == b"\x89PNG"
 
 
 def test_a_pass_stores_every_units_examples_and_survives_bad_images(
@@ -106,7 +30,7 @@ def test_a_pass_stores_every_units_examples_and_survives_bad_images(
         model=tiny_model, dataset=dataset, layers=["conv1", "conv2"], k=5, enqueue=False
     )
     assert job.layer.name == "conv2"  # the job targets the deepest layer
-    (done,) = _run([job])
+    (done,) = run_jobs([job])
     assert done.status == "succeeded", done.error
     assert "skipped broken.jpg" in done.log and "skipped notes.jpg" in done.log
     assert "12 images read, 2 skipped" in done.log
@@ -149,7 +73,7 @@ def test_an_interrupted_pass_resumes_and_equals_an_uninterrupted_one(
     (job,) = examples_jobs_create(
         model=tiny_model, dataset=dataset, layers=["conv1", "conv2"], k=3, enqueue=False
     )
-    _run([job])
+    run_jobs([job])
     uninterrupted = stored()
     UnitExamples.objects.all().delete()
     RenderJob.objects.all().delete()
@@ -167,38 +91,26 @@ def test_an_interrupted_pass_resumes_and_equals_an_uninterrupted_one(
     (job,) = examples_jobs_create(
         model=tiny_model, dataset=dataset, layers=["conv1", "conv2"], k=3, enqueue=False
     )
-    (failed,) = _run([job])
+    (failed,) = run_jobs([job])
     assert failed.status == "queued" and "worker killed" in failed.log  # to be retried
     assert not UnitExamples.objects.exists()
     monkeypatch.setattr(examples_service, "collect_examples", real)
-    (resumed,) = _run([failed])
+    (resumed,) = run_jobs([failed])
     assert resumed.status == "succeeded", resumed.error
     assert "resuming after 8 images" in resumed.log
     assert stored() == uninterrupted
-
-
-def test_tuning_curves_are_stored_with_their_plot(tiny_model: Any) -> None:
-    jobs = tuning_jobs_create(model=tiny_model, layers=["conv2", "logits"], enqueue=False)
-    assert all(job.status == "succeeded" for job in _run(jobs))
-    curves = TuningCurve.objects.filter(unit__layer__name="conv2", unit__layer__model=tiny_model)
-    assert sorted(set(curves.values_list("family", flat=True))) == ["colour", "curves", "gratings"]
-    assert curves.count() == 3 * 16
-    colour = curves.get(family="colour", unit__index=0)
-    assert list(colour.grid) == ["hue"] and len(colour.responses) == len(colour.grid["hue"])
-    assert colour.svg.startswith("<svg") and "<title" in colour.svg
-    assert TuningCurve.objects.filter(unit__layer__name="logits").count() == 3 * 10
 
 
 def test_unit_page_shows_examples_and_tuning(
     client: Any, tiny_model: Any, image_folder: Path
 ) -> None:
     dataset = dataset_register(slug="pets", name="Pet photos", location=str(image_folder))
-    _run(
+    run_jobs(
         examples_jobs_create(
             model=tiny_model, dataset=dataset, layers=["conv2"], k=4, enqueue=False
         )
     )
-    _run(tuning_jobs_create(model=tiny_model, layers=["conv2"], enqueue=False))
+    run_jobs(tuning_jobs_create(model=tiny_model, layers=["conv2"], enqueue=False))
     page = client.get("/models/tinynet/conv2/3/").content.decode()  # opens on examples
     assert "Dataset examples" in page and "Pet photos" in page
     row = UnitExamples.objects.get(unit__layer__model=tiny_model, unit__index=3)
@@ -225,11 +137,11 @@ def test_command_registers_and_computes_here(tiny_model: Any, image_folder: Path
 
 def test_a_pass_over_changed_images_skips_them(tiny_model: Any, image_folder: Path) -> None:
     dataset = dataset_register(slug="pets", name="Pets", location=str(image_folder))
-    _photo(500).save(image_folder / "cats" / "img01.png")  # changed after registering
+    photo(500).save(image_folder / "cats" / "img01.png")  # changed after registering
     (job,) = examples_jobs_create(
         model=tiny_model, dataset=dataset, layers=["conv1"], k=2, enqueue=False
     )
-    (done,) = _run([job])
+    (done,) = run_jobs([job])
     assert done.status == "succeeded", done.error
     assert (
         "skipped cats/img01.png: cannot read file (changed since the dataset was registered)"
@@ -250,7 +162,9 @@ def test_the_statistics_the_unit_page_shows_are_the_stored_ones_each_labelled(
     client: Any, tiny_model: Any, image_folder: Path
 ) -> None:
     dataset = dataset_register(slug="pets", name="Pet photos", location=str(image_folder))
-    _run(examples_jobs_create(model=tiny_model, dataset=dataset, layers=["conv2"], enqueue=False))
+    run_jobs(
+        examples_jobs_create(model=tiny_model, dataset=dataset, layers=["conv2"], enqueue=False)
+    )
     row = UnitExamples.objects.get(unit__layer__model=tiny_model, unit__index=3)
     stats = row.stats
     page = client.get("/models/tinynet/conv2/3/?technique=examples").content.decode()

@@ -9,9 +9,11 @@ from django.db import transaction
 from PIL import Image
 
 from neurons.services import model_import
+from rendering.datasets import dataset_register
 from rendering.engine.zoo import WeightsSpec
-from rendering.examples import dataset_register, examples_jobs_create, tuning_jobs_create
+from rendering.examples import examples_jobs_create
 from rendering.models import RenderJob, TuningCurve, UnitExamples
+from rendering.tuning import tuning_jobs_create
 from tests.worker import celery_worker, wait_for
 
 pytestmark = [

@@ -68,8 +68,8 @@ def world(
     people: dict[str, Any], make_note: Any, unit: Any, inceptionv1: Any, media: Any, settings: Any
 ) -> dict[str, list[str]]:
     """Rows for the fuzzer to reach, by the group names the URL patterns use."""
+    from annotations.comments import comment_create
     from annotations.models import Report
-    from annotations.services import comment_create
     from neurons.models import ImportJob
 
     settings.REST_FRAMEWORK = {

@@ -35,11 +35,14 @@ def site(tinynet: Any, small_renders: dict[str, Any], settings: Any, tmp_path: P
     curves (inline SVG), a note, and staff."""
     from django.contrib.auth import get_user_model
 
-    from annotations.services import note_create, user_signup
+    from annotations.notes import note_create
+    from annotations.people import user_signup
     from neurons.services import model_import
+    from rendering.datasets import dataset_register
     from rendering.engine.zoo import WeightsSpec
-    from rendering.examples import dataset_register, examples_jobs_create, tuning_jobs_create
+    from rendering.examples import examples_jobs_create
     from rendering.services import render_job_run, render_jobs_create
+    from rendering.tuning import tuning_jobs_create
 
     settings.EXAMPLES_LOADER_WORKERS = 0
     model = model_import(registry_key="tinynet", weights=WeightsSpec("random", seed=1))

@@ -75,7 +75,7 @@ def test_a_dataset_folder_cannot_reach_outside_itself_through_a_link(
     file from elsewhere into the dataset, where its pixels would be shown as examples."""
     from PIL import Image
 
-    from rendering.examples import dataset_manifest
+    from rendering.datasets import dataset_manifest
 
     folder = tmp_path / "pets"
     folder.mkdir()

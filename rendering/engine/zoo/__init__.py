@@ -1,14 +1,8 @@
 """The model registry (pure PyTorch): what each model is, how to load it, what its layers are."""
 
-from rendering.engine.zoo.entries import (
-    ENTRIES,
-    LayerSpec,
-    Preprocessing,
-    UnknownModelError,
-    ZooEntry,
-    get_entry,
-)
+from rendering.engine.zoo.entries import ENTRIES, get_entry
 from rendering.engine.zoo.introspect import LayerInfo, inspect_layers
+from rendering.engine.zoo.spec import LayerSpec, Preprocessing, UnknownModelError, ZooEntry
 from rendering.engine.zoo.weights import (
     LoadedModel,
     WeightsError,

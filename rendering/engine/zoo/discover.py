@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from rendering.engine.zoo.classes import torchvision_class_names
-from rendering.engine.zoo.entries import LayerSpec, Preprocessing, UnknownModelError, ZooEntry
 from rendering.engine.zoo.libraries import torchvision_builder
+from rendering.engine.zoo.spec import LayerSpec, Preprocessing, UnknownModelError, ZooEntry
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish, nn.LeakyReLU, nn.ELU)

@@ -1,21 +1,31 @@
 """The model registry: what each studied network is, how to build it, which layers to show.
 
-Adding a model is adding one `ZooEntry` to `ENTRIES`. Layer names follow the literature where a
-convention exists (Circuits names for InceptionV1, `conv4_1` for VGG, `layer3.2` for ResNet).
+Adding a model is adding one `ZooEntry` (`spec`) to `ENTRIES`. Layer names follow the literature
+where a convention exists (Circuits names for InceptionV1, `conv4_1` for VGG, `layer3.2` for
+ResNet); the longer lists are in `layer_lists`.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import nn
 
 from rendering.engine.zoo.classes import (
-    ClassNames,
     file_class_names,
     timm_class_names,
     torchvision_class_names,
+)
+from rendering.engine.zoo.discover import torchvision_entry
+from rendering.engine.zoo.layer_lists import (
+    ALEXNET_LAYERS,
+    GOOGLENET_MODULES,
+    INCEPTIONV1_LAYERS,
+    INCEPTIONV3_MODULES,
+    clip_rn50_layers,
+    inceptionv4_layers,
+    resnet50_layers,
+    resnetv2_50_layers,
+    vgg19_layers,
 )
 from rendering.engine.zoo.libraries import (
     clip_visual_builder,
@@ -24,79 +34,7 @@ from rendering.engine.zoo.libraries import (
     timm_download,
     torchvision_builder,
 )
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """Maps an RGB image in [0, 1] to the model's input: (x * value_range - mean) / std."""
-
-    value_range: float = 1.0
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    description: str = "ImageNet mean/std normalization of RGB in [0, 1]"
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        mean = torch.tensor(self.mean, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
-        return (images * self.value_range - mean) / std
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "value_range": self.value_range,
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "description": self.description,
-        }
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    name: str  # the literature's name, used in URLs
-    module: str  # dotted path of the module whose output is the layer
-    kind: str = "conv"  # conv | block | linear | attention (the last two are not spatial)
-
-
-@dataclass(frozen=True)
-class ZooEntry:
-    key: str
-    display_name: str
-    family: str
-    description: str
-    build: Callable[[], nn.Module]  # architecture with random-init weights
-    weights_url: str
-    layers: tuple[LayerSpec, ...]
-    input_size: int = 224
-    preprocessing: Preprocessing = field(default_factory=Preprocessing)
-    training_dataset: str = "ImageNet (ILSVRC-2012)"
-    licence: str = ""
-    citation: str = ""
-    # State-dict keys that published files carry but the built model does not (auxiliary heads).
-    ignored_key_prefixes: tuple[str, ...] = ()
-    # The library's own pretrained loader; None: torch.hub from `weights_url`.
-    download: Callable[[bool], dict[str, torch.Tensor]] | None = None
-    source: str = "torchvision"  # the library the architecture comes from
-    slug: str = ""  # the URL name of a first import; the key when empty
-    torchvision_name: str = ""  # so `torchvision:<name>` finds this entry
-    # The classifier's output layer (a `layers` name) and the names of its classes, in order.
-    class_names_layer: str = ""
-    class_names: ClassNames | None = None
-    # The architecture revision: bump it whenever `build` computes a different forward pass
-    # for the same weights (a fixed constant, a changed layer). A model version is its weights
-    # *and* this revision, so a cited version never silently shows another network.
-    revision: int = 1
-    revision_note: str = ""  # what this revision's forward pass is, where it can be doubted
-    # Weights trained here: train(seed, progress) -> training.TrainedWeights (model organisms).
-    train: Callable[..., Any] | None = None
-
-    def __post_init__(self) -> None:
-        if not self.slug:
-            object.__setattr__(self, "slug", self.key)
-
-    def __str__(self) -> str:
-        return self.key
+from rendering.engine.zoo.spec import LayerSpec, Preprocessing, UnknownModelError, ZooEntry
 
 
 def _lucent_inceptionv1() -> nn.Module:
@@ -104,11 +42,6 @@ def _lucent_inceptionv1() -> nn.Module:
 
     return inceptionv1(pretrained=False)
 
-
-_INCEPTIONV1_LAYERS: tuple[str, ...] = (
-    "conv2d0", "conv2d1", "conv2d2", "mixed3a", "mixed3b", "mixed4a",
-    "mixed4b", "mixed4c", "mixed4d", "mixed4e", "mixed5a", "mixed5b",
-)  # fmt: skip
 
 # Which local response normalization InceptionV1 uses, written down because it is doubted.
 _INCEPTIONV1_LRN = (
@@ -134,91 +67,6 @@ def _train_stimuli_cnn(seed: int, progress: Callable[[int, int, float], None] | 
     return train(seed, progress=progress)
 
 
-# VGG19: each conv layer is shown after its ReLU, named as in the paper (conv<block>_<n>).
-_VGG19_CONVS = [
-    (block, n)
-    for block, count in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
-    for n in range(1, count + 1)
-]
-
-
-def _vgg19_layers() -> tuple[LayerSpec, ...]:
-    layers, index = [], 0
-    for block, n in _VGG19_CONVS:
-        if n == 1 and block > 1:
-            index += 1  # the max-pool that closes the previous block
-        layers.append(LayerSpec(f"conv{block}_{n}", f"features.{index + 1}"))
-        index += 2
-    layers += [
-        LayerSpec("fc6", "classifier.1", "linear"),
-        LayerSpec("fc7", "classifier.4", "linear"),
-        LayerSpec("fc8", "classifier.6", "linear"),
-    ]
-    return tuple(layers)
-
-
-def _resnet50_layers() -> tuple[LayerSpec, ...]:
-    layers = [LayerSpec("conv1", "relu")]
-    for stage, blocks in ((1, 3), (2, 4), (3, 6), (4, 3)):
-        layers += [
-            LayerSpec(f"layer{stage}.{b}", f"layer{stage}.{b}", "block") for b in range(blocks)
-        ]
-    layers.append(LayerSpec("fc", "fc", "linear"))
-    return tuple(layers)
-
-
-_INCEPTIONV3_MODULES = (
-    "Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
-    "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
-    "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c",
-)  # fmt: skip
-
-_GOOGLENET_MODULES = (
-    "conv1", "conv2", "conv3", "inception3a", "inception3b", "inception4a", "inception4b",
-    "inception4c", "inception4d", "inception4e", "inception5a", "inception5b",
-)  # fmt: skip
-
-# InceptionV4 (timm's port of TF-slim's): `features.<i>` named as TF-slim and Lucid name them.
-_INCEPTIONV4_NAMES = (
-    "conv2d_1a_3x3", "conv2d_2a_3x3", "conv2d_2b_3x3", "mixed_3a", "mixed_4a", "mixed_5a",
-    "mixed_5b", "mixed_5c", "mixed_5d", "mixed_5e", "mixed_6a", "mixed_6b", "mixed_6c",
-    "mixed_6d", "mixed_6e", "mixed_6f", "mixed_6g", "mixed_6h", "mixed_7a", "mixed_7b",
-    "mixed_7c", "mixed_7d",
-)  # fmt: skip
-
-
-def _inceptionv4_layers() -> tuple[LayerSpec, ...]:
-    return tuple(
-        LayerSpec(name, f"features.{i}", "conv" if name.startswith("conv") else "block")
-        for i, name in enumerate(_INCEPTIONV4_NAMES)
-    ) + (LayerSpec("fc", "last_linear", "linear"),)
-
-
-def _resnetv2_50_layers() -> tuple[LayerSpec, ...]:
-    """Pre-activation blocks (`stages.<s>.blocks.<b>`) named `layer<s+1>.<b>` like ResNet-50;
-    `postnorm` is the final batch norm + ReLU that pre-activation networks end with."""
-    layers = [LayerSpec("conv1", "stem.conv")]
-    for stage, blocks in enumerate((3, 4, 6, 3)):
-        layers += [
-            LayerSpec(f"layer{stage + 1}.{b}", f"stages.{stage}.blocks.{b}", "block")
-            for b in range(blocks)
-        ]
-    layers += [LayerSpec("postnorm", "norm", "block"), LayerSpec("fc", "head", "linear")]
-    return tuple(layers)
-
-
-def _clip_rn50_layers() -> tuple[LayerSpec, ...]:
-    """CLIP's modified ResNet-50: three stem convolutions (after their ReLUs), bottleneck
-    blocks `layer<s>.<b>`, and the attention pool whose output is the image embedding."""
-    layers = [LayerSpec(f"conv{i}", f"act{i}") for i in (1, 2, 3)]
-    for stage, blocks in ((1, 3), (2, 4), (3, 6), (4, 3)):
-        layers += [
-            LayerSpec(f"layer{stage}.{b}", f"layer{stage}.{b}", "block") for b in range(blocks)
-        ]
-    layers.append(LayerSpec("attnpool", "attnpool", "attention"))
-    return tuple(layers)
-
-
 # timm's InceptionV4 and ResNetV2 weights (TF-slim's Inception convention).
 _MINUS_ONE_TO_ONE = Preprocessing(
     mean=(0.5, 0.5, 0.5),
@@ -241,16 +89,6 @@ _PLACES365_LICENCE = (
     "research, as the Places database's terms ask"
 )
 
-_ALEXNET_LAYERS = (
-    LayerSpec("conv1", "features.1"),
-    LayerSpec("conv2", "features.4"),
-    LayerSpec("conv3", "features.7"),
-    LayerSpec("conv4", "features.9"),
-    LayerSpec("conv5", "features.11"),
-    LayerSpec("fc6", "classifier.2", "linear"),
-    LayerSpec("fc7", "classifier.5", "linear"),
-    LayerSpec("fc8", "classifier.6", "linear"),
-)
 _TORCHVISION_LICENCE = "BSD-3-Clause (torchvision); weights for research use (ImageNet terms)"
 
 ENTRIES: dict[str, ZooEntry] = {
@@ -272,7 +110,7 @@ ENTRIES: dict[str, ZooEntry] = {
             ),
             layers=tuple(
                 LayerSpec(name, name, "conv" if name.startswith("conv") else "block")
-                for name in _INCEPTIONV1_LAYERS
+                for name in INCEPTIONV1_LAYERS
             )
             # The logits, named as Lucid and OpenAI Microscope name them.
             + (LayerSpec("softmax2_pre_activation", "softmax2_pre_activation_matmul", "linear"),),
@@ -304,7 +142,7 @@ ENTRIES: dict[str, ZooEntry] = {
             description="AlexNet (torchvision, one-GPU variant).",
             build=torchvision_builder("alexnet"),
             weights_url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-            layers=_ALEXNET_LAYERS,
+            layers=ALEXNET_LAYERS,
             licence=_TORCHVISION_LICENCE,
             citation=(
                 "@inproceedings{krizhevsky2012imagenet,\n  title={ImageNet Classification with "
@@ -322,7 +160,7 @@ ENTRIES: dict[str, ZooEntry] = {
             description="VGG-19 without batch norm (torchvision).",
             build=torchvision_builder("vgg19"),
             weights_url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
-            layers=_vgg19_layers(),
+            layers=vgg19_layers(),
             licence=_TORCHVISION_LICENCE,
             citation=(
                 "@inproceedings{simonyan2015very,\n  title={Very Deep Convolutional Networks for "
@@ -340,7 +178,7 @@ ENTRIES: dict[str, ZooEntry] = {
             description="ResNet-50 v1.5 (torchvision IMAGENET1K_V1 weights); blocks as layer<s>.<b>.",
             build=torchvision_builder("resnet50"),
             weights_url="https://download.pytorch.org/models/resnet50-0676ba61.pth",
-            layers=_resnet50_layers(),
+            layers=resnet50_layers(),
             licence=_TORCHVISION_LICENCE,
             citation=(
                 "@inproceedings{he2016deep,\n  title={Deep Residual Learning for Image "
@@ -362,7 +200,7 @@ ENTRIES: dict[str, ZooEntry] = {
             weights_url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
             layers=tuple(
                 LayerSpec(name.lower(), name, "conv" if name.startswith("Conv") else "block")
-                for name in _INCEPTIONV3_MODULES
+                for name in INCEPTIONV3_MODULES
             )
             + (LayerSpec("fc", "fc", "linear"),),
             input_size=299,
@@ -389,7 +227,7 @@ ENTRIES: dict[str, ZooEntry] = {
             weights_url="https://download.pytorch.org/models/googlenet-1378be20.pth",
             layers=tuple(
                 LayerSpec(name, name, "conv" if name.startswith("conv") else "block")
-                for name in _GOOGLENET_MODULES
+                for name in GOOGLENET_MODULES
             )
             + (LayerSpec("fc", "fc", "linear"),),
             licence=_TORCHVISION_LICENCE,
@@ -411,7 +249,7 @@ ENTRIES: dict[str, ZooEntry] = {
             weights_url="https://huggingface.co/timm/inception_v4.tf_in1k",
             download=timm_download("inception_v4.tf_in1k"),
             source="timm",
-            layers=_inceptionv4_layers(),
+            layers=inceptionv4_layers(),
             input_size=299,
             preprocessing=_MINUS_ONE_TO_ONE,
             licence=_TIMM_LICENCE,
@@ -437,7 +275,7 @@ ENTRIES: dict[str, ZooEntry] = {
             weights_url="https://huggingface.co/timm/resnetv2_50.a1h_in1k",
             download=timm_download("resnetv2_50.a1h_in1k"),
             source="timm",
-            layers=_resnetv2_50_layers(),
+            layers=resnetv2_50_layers(),
             preprocessing=_MINUS_ONE_TO_ONE,
             licence=_TIMM_LICENCE,
             citation=(
@@ -462,7 +300,7 @@ ENTRIES: dict[str, ZooEntry] = {
             ),
             download=clip_visual_download("RN50", "openai"),
             source="open_clip",
-            layers=_clip_rn50_layers(),
+            layers=clip_rn50_layers(),
             preprocessing=Preprocessing(
                 mean=(0.48145466, 0.4578275, 0.40821073),
                 std=(0.26862954, 0.26130258, 0.27577711),
@@ -526,7 +364,7 @@ ENTRIES: dict[str, ZooEntry] = {
             ),
             build=torchvision_builder("alexnet", num_classes=365),
             weights_url=f"{_PLACES365_URL}alexnet_places365.pth.tar",
-            layers=_ALEXNET_LAYERS,
+            layers=ALEXNET_LAYERS,
             training_dataset="Places365-Standard",
             licence=_PLACES365_LICENCE,
             citation=_PLACES365_CITATION,
@@ -544,7 +382,7 @@ ENTRIES: dict[str, ZooEntry] = {
             ),
             build=torchvision_builder("resnet50", num_classes=365),
             weights_url=f"{_PLACES365_URL}resnet50_places365.pth.tar",
-            layers=_resnet50_layers(),
+            layers=resnet50_layers(),
             training_dataset="Places365-Standard",
             licence=_PLACES365_LICENCE,
             citation=_PLACES365_CITATION,
@@ -562,16 +400,9 @@ def get_entry(key: str) -> ZooEntry:
         for entry in ENTRIES.values():  # models the registry has under a literature name
             if entry.source == "torchvision" and entry.torchvision_name == name:
                 return entry
-        from rendering.engine.zoo.discover import torchvision_entry
-
         return torchvision_entry(name)
     known = ", ".join(sorted(ENTRIES))
     raise UnknownModelError(
         f"Unknown model {key!r}; the registry has: {known}; or name any torchvision "
         "classifier as torchvision:<name> (e.g. torchvision:convnext_tiny)"
     )
-
-
-class UnknownModelError(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])

@@ -26,7 +26,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from rendering.engine.linearize import avg_pool_like_max
-from rendering.engine.zoo.entries import LayerSpec
+from rendering.engine.zoo.spec import LayerSpec
 
 
 @dataclass(frozen=True)

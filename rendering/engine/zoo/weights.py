@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from rendering.engine.zoo.entries import ZooEntry
 from rendering.engine.zoo.libraries import checkpoint_state_dict
+from rendering.engine.zoo.spec import ZooEntry
 
 PRETRAINED = "pretrained"
 RANDOM = "random"

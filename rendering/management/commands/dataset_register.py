@@ -3,7 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from rendering.examples import DatasetRefused, dataset_register
+from rendering.datasets import DatasetRefused, dataset_register
 
 
 class Command(BaseCommand):

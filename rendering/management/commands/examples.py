@@ -5,9 +5,10 @@ from django.db import transaction
 from tqdm import tqdm
 
 from neurons.selectors import model_get
-from rendering.examples import examples_jobs_create, tuning_jobs_create
+from rendering.examples import examples_jobs_create
 from rendering.models import Dataset, RenderJob
 from rendering.services import RenderRefused, render_job_run
+from rendering.tuning import tuning_jobs_create
 
 
 class Command(BaseCommand):
