@@ -22,7 +22,9 @@ from neurons.apicache import CatalogueCachedReads
 from neurons.idempotency import idempotent
 from neurons.models import NetworkModel, Unit
 from neurons.serializers import AcceptedSerializer, absolute
+from rendering.connections import connection_jobs_create
 from rendering.engine.circuits import kernel_sign
+from rendering.examples import examples_jobs_create
 from rendering.models import Connection, Dataset, Render, RenderJob, TuningCurve, UnitExamples
 from rendering.serializers import (
     ConnectionsRequestSerializer,
@@ -36,6 +38,8 @@ from rendering.serializers import (
     TuningRequestSerializer,
     UnitExamplesSerializer,
 )
+from rendering.services import render_jobs_create
+from rendering.tuning import tuning_jobs_create
 
 READY = NetworkModel.Status.READY
 
@@ -249,8 +253,6 @@ class RenderTrigger(_Trigger):
     @_trigger_schema("Render units or layers (staff)", RenderRequestSerializer)
     @idempotent
     def post(self, request: Request, ref: str) -> Response:
-        from rendering.services import render_jobs_create
-
         model, form = self.model(), self.form(request)
         layers = [selectors.layer_get(model, name) for name in form["layers"]]
         jobs = []
@@ -273,8 +275,6 @@ class ConnectionsTrigger(_Trigger):
     )
     @idempotent
     def post(self, request: Request, ref: str) -> Response:
-        from rendering.connections import connection_jobs_create
-
         jobs = connection_jobs_create(model=self.model(), top=self.form(request)["top"])
         return accepted(request, jobs, "api:renderjob-detail")
 
@@ -285,8 +285,6 @@ class ExamplesTrigger(_Trigger):
     @_trigger_schema("Find dataset examples and statistics (staff)", ExamplesRequestSerializer)
     @idempotent
     def post(self, request: Request, ref: str) -> Response:
-        from rendering.examples import examples_jobs_create
-
         model, form = self.model(), self.form(request)
         dataset = get_object_or_404(Dataset, slug=form["dataset"])
         jobs = examples_jobs_create(
@@ -301,7 +299,5 @@ class TuningTrigger(_Trigger):
     @_trigger_schema("Measure tuning curves (staff)", TuningRequestSerializer)
     @idempotent
     def post(self, request: Request, ref: str) -> Response:
-        from rendering.tuning import tuning_jobs_create
-
         jobs = tuning_jobs_create(model=self.model(), layers=self.form(request).get("layers"))
         return accepted(request, jobs, "api:renderjob-detail")

@@ -15,6 +15,7 @@ from neurons.services import model_touch
 from rendering.engine import expanded_weights, top_connections
 from rendering.engine.zoo import LoadedModel
 from rendering.models import Connection, LayerConnection, RenderJob
+from rendering.services import render_jobs_create
 
 # A fully connected layer's kernels span the whole map before it: (units, C, H, W) floats.
 MAX_FULLY_CONNECTED = 1 << 26
@@ -39,8 +40,6 @@ def connection_jobs_create(
     *, model: NetworkModel, top: int = 50, enqueue: bool = True, touching: Layer | None = None
 ) -> list[RenderJob]:
     """A job per layer pair not computed yet (only the pairs with `touching`, when given)."""
-    from rendering.services import render_jobs_create
-
     jobs: list[RenderJob] = []
     for source, target in layer_pairs(model):
         if touching is not None and touching.pk not in (source.pk, target.pk):

@@ -37,6 +37,7 @@ from rendering.engine.examples import ExamplesState, collect_examples
 from rendering.engine.zoo import LoadedModel
 from rendering.models import Dataset, RenderJob, UnitExamples
 from rendering.params import params_hash, render_params
+from rendering.services import RenderRefused, render_device, render_jobs_create
 
 CHUNK_IMAGES = 256  # images between checkpoints of a pass
 
@@ -50,8 +51,6 @@ def examples_jobs_create(
     enqueue: bool = True,
 ) -> list[RenderJob]:
     """A job for one pass of `dataset` through `layers` (default: every layer) of `model`."""
-    from rendering.services import RenderRefused, render_jobs_create
-
     known = {layer.name: layer for layer in model.layers.all()}
     chosen = list(layers) if layers else list(known)
     unknown = [name for name in chosen if name not in known]
@@ -116,8 +115,6 @@ def _checkpoint_clear(job: RenderJob) -> None:
 
 def examples_compute(*, job: RenderJob, loaded: LoadedModel, progress: Progress) -> None:
     """Run (or resume) one pass, then store every unit's examples and statistics."""
-    from rendering.services import RenderRefused, render_device
-
     params = job.params
     model = job.layer.model
     dataset = Dataset.objects.filter(slug=params["dataset"]).first()

@@ -41,6 +41,7 @@ from microscope_site.progress import Progress, ignore_progress
 from microscope_site.storage import file_sha256, store_content
 from neurons.models import Export
 from rendering.models import Dataset, LayerConnection, Render, RenderJob, UnitExamples
+from rendering.services import RenderRefused, render_jobs_create
 from rendering.storage import THUMBNAIL_PX, load_image, png_bytes
 
 __all__ = ["ORPHAN_GRACE", "StorageReport", "content_sha256", "verify_storage"]
@@ -351,8 +352,6 @@ def _describe(model: type[models.Model], pks: set[int]) -> Iterator[tuple[int, s
 
 
 def _repair_renders(problems: list[tuple[_Ref, str]], report: StorageReport) -> None:
-    from rendering.services import RenderRefused, render_jobs_create
-
     images = {ref.pk for ref, _ in problems if ref.field == "image"}
     renders = Render.objects.select_related("technique", "unit", "layer__model").in_bulk(
         {ref.pk for ref, _ in problems}

@@ -15,9 +15,12 @@ from django.conf import settings
 from microscope_site.errors import RateLimited
 from microscope_site.ratelimit import hits_in_window
 from neurons.models import Layer, Unit
+from rendering.connections import connection_jobs_create
+from rendering.examples import examples_jobs_create
 from rendering.models import Dataset, RenderJob
 from rendering.selectors import RENDER_TABS, technique_active_job, unit_tabs
 from rendering.services import RenderRefused, render_jobs_create, render_now
+from rendering.tuning import tuning_jobs_create
 
 WINDOW_S = 60
 
@@ -29,10 +32,6 @@ def _count_request(client: str) -> None:
 
 def _layer_jobs(layer: Layer, technique: str, units: Sequence[int] | None) -> list[RenderJob]:
     """Jobs computing `technique` for `layer` (render techniques: `units`, default all)."""
-    from rendering.connections import connection_jobs_create
-    from rendering.examples import examples_jobs_create
-    from rendering.tuning import tuning_jobs_create
-
     model = layer.model
     if technique in RENDER_TABS:
         params = {"steps": settings.RENDER_NOW_STEPS} if units is not None else None

@@ -4,10 +4,10 @@ import io
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ from rendering.engine import render_layer, render_units
 from rendering.engine.zoo import LoadedModel, Preprocessing, WeightsSpec, get_entry, load_model
 from rendering.jobs import RENDER_JOBS
 from rendering.models import Render, RenderJob
-from rendering.params import UNIT_TECHNIQUES, WEIGHT_TECHNIQUES, params_hash, render_params
+from rendering.params import UNIT_TECHNIQUES, params_hash, render_params
 from rendering.storage import load_image, png_bytes, store_render
 
 logger = logging.getLogger(__name__)
@@ -240,6 +240,21 @@ class _Heartbeat:
         self.report(fraction, f"step {step}/{steps}")
 
 
+class JobRunner(Protocol):
+    def __call__(self, *, job: RenderJob, loaded: LoadedModel, progress: Progress) -> None: ...
+
+
+# What a render job of a technique that draws no image computes (connections, dataset
+# examples, tuning curves): registered by the modules that own them, in `RenderingConfig.ready`,
+# so this module imports none of them.
+JOB_RUNNERS: dict[str, JobRunner] = {}
+
+
+def job_runner_register(techniques: Iterable[str], runner: JobRunner) -> None:
+    for technique in techniques:
+        JOB_RUNNERS[technique] = runner
+
+
 def render_job_run(*, job_id: int, progress: Progress = ignore_progress) -> RenderJob | None:
     """Claim a queued job and render what it still lacks. None when another worker has it.
 
@@ -252,18 +267,8 @@ def render_job_run(*, job_id: int, progress: Progress = ignore_progress) -> Rend
         slug = job.technique.slug
         if slug in UNIT_TECHNIQUES:
             _run_units(job, progress)
-        elif slug in WEIGHT_TECHNIQUES:
-            from rendering.connections import connections_compute
-
-            connections_compute(job=job, loaded=network_module(job.layer.model), progress=progress)
-        elif slug == "examples":
-            from rendering.examples import examples_compute
-
-            examples_compute(job=job, loaded=network_module(job.layer.model), progress=progress)
-        elif slug == "tuning":
-            from rendering.tuning import tuning_compute
-
-            tuning_compute(job=job, loaded=network_module(job.layer.model), progress=progress)
+        elif slug in JOB_RUNNERS:
+            JOB_RUNNERS[slug](job=job, loaded=network_module(job.layer.model), progress=progress)
         else:
             _run_layer(job, progress)
         return []

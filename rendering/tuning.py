@@ -21,13 +21,12 @@ from rendering.engine.zoo import LoadedModel
 from rendering.models import RenderJob, TuningCurve
 from rendering.params import params_hash, render_params
 from rendering.plots import tuning_svg
+from rendering.services import RenderRefused, render_device, render_jobs_create
 
 
 def tuning_jobs_create(
     *, model: NetworkModel, layers: Sequence[str] | None = None, enqueue: bool = True
 ) -> list[RenderJob]:
-    from rendering.services import RenderRefused, render_jobs_create
-
     known = {layer.name: layer for layer in model.layers.all()}
     chosen = list(layers) if layers else list(known)
     unknown = [name for name in chosen if name not in known]
@@ -46,8 +45,6 @@ def tuning_jobs_create(
 
 
 def tuning_compute(*, job: RenderJob, loaded: LoadedModel, progress: Progress) -> None:
-    from rendering.services import render_device
-
     layer = job.layer
     if TuningCurve.objects.filter(unit__layer=layer, params_hash=job.params_hash).exists():
         return
