@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lucent.modelzoo import inceptionv1  # noqa: E402
 
-from rendering.engine.circuits import expanded_weights  # noqa: E402
+from rendering.engine.connections import expanded_weights  # noqa: E402
 from rendering.engine.linearize import Linearized  # noqa: E402
 
 LAYERS = [

@@ -23,7 +23,7 @@ from neurons.idempotency import idempotent
 from neurons.models import NetworkModel, Unit
 from neurons.serializers import AcceptedSerializer, absolute
 from rendering.connections import connection_jobs_create
-from rendering.engine.circuits import kernel_sign
+from rendering.engine.connections import kernel_sign
 from rendering.examples import examples_jobs_create
 from rendering.models import Connection, Dataset, Render, RenderJob, TuningCurve, UnitExamples
 from rendering.serializers import (

@@ -7,7 +7,7 @@ import numpy as np
 from django.db.models import Q, QuerySet
 
 from neurons.models import Layer, NetworkModel, Unit
-from rendering.engine.circuits import kernel_sign
+from rendering.engine.connections import kernel_sign
 from rendering.models import (
     Connection,
     LayerConnection,
@@ -62,7 +62,7 @@ class ConnectedUnit:
     layer: str
     index: int
     strength: float
-    sign: str  # excitatory | inhibitory | mixed (circuits.kernel_sign)
+    sign: str  # excitatory | inhibitory | mixed (connections.kernel_sign)
     kernel_png: str  # data: URI of the kernel heatmap, one pixel per kernel position
     kernel_size: int
     thumbnail: Render | None

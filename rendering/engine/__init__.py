@@ -5,7 +5,7 @@ Render many units of one layer in one optimization (`render_units`), a whole lay
 (`unit_activation`). `layer_names` lists the layer names a model accepts.
 """
 
-from rendering.engine.circuits import Connections, expanded_weights, top_connections
+from rendering.engine.connections import Connections, expanded_weights, top_connections
 from rendering.engine.render import RenderResult, render_layer, render_units, unit_activation
 from rendering.engine.truncation import layer_names
 

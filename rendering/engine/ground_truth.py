@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rendering.engine.circuits import expanded_weights, top_connections
+from rendering.engine.connections import expanded_weights, top_connections
 from rendering.engine.datasets import Batch
 from rendering.engine.examples import collect_examples
 from rendering.engine.render import render_units

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from rendering.engine import render_layer
-from rendering.engine.circuits import kernel_sign
+from rendering.engine.connections import kernel_sign
 from rendering.engine.loop import Problem
 from rendering.engine.objectives import caricature
 from rendering.engine.relu_gradient import REDIRECT_STEPS

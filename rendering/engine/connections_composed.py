@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rendering.engine.circuits_forward import Probe, hooked_forward, random_maps
-from rendering.engine.circuits_kernels import kernels_agree, norm_and_sum, support_box
 from rendering.engine.compose import compose
+from rendering.engine.connections_forward import Probe, hooked_forward, random_maps
+from rendering.engine.connections_kernels import kernels_agree, norm_and_sum, support_box
 from rendering.engine.conv_map import NotComposable, Stack
 from rendering.engine.linearize import Tape
 

@@ -24,9 +24,9 @@ the box is in A's finer grid, so nothing is subsampled away. Away from the borde
 every B unit has the same kernels; those are the ones reported (the centre unit of a map large
 enough that its border reaches no path).
 
-How it is computed: one probe forward (`circuits_forward`) records every operation from A on;
-the kernels are multiplied out from that tape (`circuits_composed`) where every operation is
-known and the result reproduces the network, and are measured otherwise (`circuits_measured`).
+How it is computed: one probe forward (`connections_forward`) records every operation from A on;
+the kernels are multiplied out from that tape (`connections_composed`) where every operation is
+known and the result reproduces the network, and are measured otherwise (`connections_measured`).
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rendering.engine.circuits_composed import composed_kernels
-from rendering.engine.circuits_forward import Run, hooked_forward, run_probe
-from rendering.engine.circuits_kernels import kernels_agree, norm_and_sum
-from rendering.engine.circuits_measured import measured_kernels
+from rendering.engine.connections_composed import composed_kernels
+from rendering.engine.connections_forward import Run, hooked_forward, run_probe
+from rendering.engine.connections_kernels import kernels_agree, norm_and_sum
+from rendering.engine.connections_measured import measured_kernels
 from rendering.engine.truncation import frozen_eval, resolve_layer
 
 __all__ = ["Connections", "expanded_weights", "kernel_sign", "top_connections"]

@@ -9,8 +9,9 @@ from torchvision.models import alexnet
 from torchvision.models.inception import InceptionB, InceptionC
 from torchvision.models.resnet import BasicBlock
 
-from rendering.engine import circuits, circuits_measured, conv_map, linearize
-from rendering.engine.circuits import Connections, expanded_weights, top_connections
+from rendering.engine import connections as engine_connections
+from rendering.engine import connections_measured, conv_map, linearize
+from rendering.engine.connections import Connections, expanded_weights, top_connections
 
 
 class TinyCircuit(nn.Module):
@@ -166,7 +167,7 @@ def _linearized_gradient(model: nn.Module, source: str, target: str, channel: in
 def test_inception_v1_kernels_across_a_max_pool_are_composed_and_equal_the_gradient(
     inception: nn.Module, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(circuits, "measured_kernels", _forbidden)
+    monkeypatch.setattr(engine_connections, "measured_kernels", _forbidden)
     connections = expanded_weights(inception, "conv2d2", "mixed3a", input_size=224)
     assert connections.kernels.shape == (256, 192, 11, 11)
     # Plain ReLUs: lucent's RedirectedReLU would scale the gradient through negative inputs.
@@ -196,7 +197,7 @@ class RealPrefix(nn.Module):
 def test_a_model_that_cannot_run_on_the_meta_device_is_composed_all_the_same(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(circuits, "measured_kernels", _forbidden)
+    monkeypatch.setattr(engine_connections, "measured_kernels", _forbidden)
     net = RealPrefix().eval()
     connections = expanded_weights(net, "a", "b", input_size=16)
     assert connections.method == "direct"
@@ -231,20 +232,20 @@ def test_alexnet_kernels_across_a_max_pool_are_the_pooled_convolution(
 ) -> None:
     # Every way of computing kernels must give them exactly: force each in turn.
     monkeypatch.setattr(
-        circuits_measured, "BACKWARD_ADVANTAGE", math.inf if way == "backward" else 0.0
+        connections_measured, "BACKWARD_ADVANTAGE", math.inf if way == "backward" else 0.0
     )
     if way == "composed":
-        monkeypatch.setattr(circuits, "measured_kernels", _forbidden)
+        monkeypatch.setattr(engine_connections, "measured_kernels", _forbidden)
     else:
-        monkeypatch.setattr(circuits, "composed_kernels", lambda *args: None)
+        monkeypatch.setattr(engine_connections, "composed_kernels", lambda *args: None)
     measured: list[Tensor | None] = []
-    measure_backward = circuits_measured._measure_backward
+    measure_backward = connections_measured._measure_backward
 
     def recording(*args: object) -> Tensor | None:
         measured.append(measure_backward(*args))  # type: ignore[arg-type]
         return measured[-1]
 
-    monkeypatch.setattr(circuits_measured, "_measure_backward", recording)
+    monkeypatch.setattr(connections_measured, "_measure_backward", recording)
     torch.manual_seed(0)
     model = alexnet(weights=None)
     connections = expanded_weights(model, "features.1", "features.4", input_size=224)
@@ -273,10 +274,10 @@ def _measured_too(
 ) -> tuple[Connections, Connections]:
     """The connections composed (measuring forbidden), then measured (composing disabled)."""
     with monkeypatch.context() as patch:
-        patch.setattr(circuits, "measured_kernels", _forbidden)
+        patch.setattr(engine_connections, "measured_kernels", _forbidden)
         composed = expanded_weights(model, *args, **kwargs)  # type: ignore[arg-type]
     with monkeypatch.context() as patch:
-        patch.setattr(circuits, "composed_kernels", lambda *args: None)
+        patch.setattr(engine_connections, "composed_kernels", lambda *args: None)
         measured = expanded_weights(model, *args, **kwargs)  # type: ignore[arg-type]
     return composed, measured
 
@@ -285,7 +286,7 @@ def test_the_tiny_networks_kernels_are_composed_even_from_a_map_smaller_than_the
     tiny: TinyCircuit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # At 4 px A's map cannot hold a B unit's 5x5 kernel: the check needs a larger map.
-    monkeypatch.setattr(circuits, "measured_kernels", _forbidden)
+    monkeypatch.setattr(engine_connections, "measured_kernels", _forbidden)
     connections = expanded_weights(tiny, "a", "b", input_size=4)
     np.testing.assert_allclose(
         connections.kernels, analytic_tiny_kernels(tiny), atol=1e-6, rtol=1e-5
@@ -311,14 +312,14 @@ def test_an_operation_compose_does_not_know_falls_back_to_measuring(
 ) -> None:
     torch.manual_seed(1)
     net = Shuffled().eval()
-    measured = circuits.measured_kernels
+    measured = engine_connections.measured_kernels
     calls: list[str] = []
 
     def recording(*args: object) -> Tensor:
         calls.append("measured")
         return measured(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(circuits, "measured_kernels", recording)
+    monkeypatch.setattr(engine_connections, "measured_kernels", recording)
     connections = expanded_weights(net, "a", "b", input_size=16)
     assert calls == ["measured"]
     expected = torch.zeros_like(net.conv.weight)

@@ -27,8 +27,8 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import BackwardCFunction
 
-from rendering.engine.circuits_forward import Run, hooked_forward
-from rendering.engine.circuits_kernels import CHUNK_ELEMENTS, kernels_agree, support_box
+from rendering.engine.connections_forward import Run, hooked_forward
+from rendering.engine.connections_kernels import CHUNK_ELEMENTS, kernels_agree, support_box
 
 __all__ = ["BACKWARD_ADVANTAGE", "MAX_GROWTH", "measured_kernels"]
 
