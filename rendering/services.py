@@ -25,7 +25,7 @@ from neurons.progress import Progress, ignore_progress
 from neurons.ratelimit import hits_in_window
 from neurons.services import model_touch
 from rendering.engine import render_layer, render_units
-from rendering.engine.zoo import LoadedModel, Preprocessing, WeightsSpec, get_entry, load_model
+from rendering.engine.zoo import LoadedModel, WeightsSpec, ZooEntry, get_entry, load_model
 from rendering.models import Render, RenderJob
 from rendering.params import UNIT_TECHNIQUES, WEIGHT_TECHNIQUES, params_hash, render_params
 from rendering.storage import load_image, png_bytes, store_content, store_render
@@ -322,14 +322,15 @@ def render_job_run(*, job_id: int, progress: Progress = ignore_progress) -> Rend
     return job
 
 
-def _engine_kwargs(params: dict[str, Any], preprocessing: Preprocessing) -> dict[str, Any]:
+def _engine_kwargs(params: dict[str, Any], entry: ZooEntry) -> dict[str, Any]:
     return {
         "size": params["size"],
         "steps": params["steps"],
         "seed": params["seed"],
         "lr": params["lr"],
         "transforms": params["transforms"],
-        "preprocess": preprocessing,
+        "preprocess": entry.preprocessing,
+        "color_correlation": entry.color_correlation,
         "device": render_device(),
         "compile": settings.RENDER_COMPILE,
         "dtype": torch.bfloat16 if settings.RENDER_BF16 else torch.float32,
@@ -363,7 +364,7 @@ def _run_units(job: RenderJob, progress: Progress) -> None:
             chunk,
             technique=job.technique.slug,  # type: ignore[arg-type]
             progress=beat,
-            **_engine_kwargs(params, loaded.entry.preprocessing),
+            **_engine_kwargs(params, loaded.entry),
             **extra,
         )
         rows = []
@@ -413,7 +414,7 @@ def _run_layer(job: RenderJob, progress: Progress) -> None:
         layer.module_path,
         technique=job.technique.slug,  # type: ignore[arg-type]
         progress=lambda step, steps: beat(step, steps),
-        **_engine_kwargs(params, loaded.entry.preprocessing),
+        **_engine_kwargs(params, loaded.entry),
         **extra,
     )
     name, sha, thumb = store_render(result.images[0])

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from rendering.engine.param import COLOR_CORRELATION_SVD_SQRT, ColorCorrelation
 from rendering.engine.zoo.classes import (
     ClassNames,
     file_class_names,
@@ -24,6 +25,7 @@ from rendering.engine.zoo.libraries import (
     timm_download,
     torchvision_builder,
 )
+from rendering.engine.zoo.organism import COLOR_CORRELATION as _ORGANISM_COLOR_CORRELATION
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -90,6 +92,9 @@ class ZooEntry:
     revision_note: str = ""  # what this revision's forward pass is, where it can be doubted
     # Weights trained here: train(seed, progress) -> training.TrainedWeights (model organisms).
     train: Callable[..., Any] | None = None
+    # The renders' colour basis (param.FourierImage): ImageNet's colour statistics, right for
+    # models trained on natural images; a model trained on other data may need its own.
+    color_correlation: ColorCorrelation = COLOR_CORRELATION_SVD_SQRT
 
     def __post_init__(self) -> None:
         if not self.slug:
@@ -512,6 +517,7 @@ ENTRIES: dict[str, ZooEntry] = {
                 "year={2026}\n}"
             ),
             train=_train_stimuli_cnn,
+            color_correlation=_ORGANISM_COLOR_CORRELATION,
         ),
         ZooEntry(
             key="alexnet_places365",
