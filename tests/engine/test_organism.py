@@ -6,8 +6,7 @@ import torch
 
 from rendering.engine.ground_truth import mean_hue
 from rendering.engine.param import COLOR_CORRELATION_SVD_SQRT, color_correlation_sqrt
-from rendering.engine.zoo import WeightsError, WeightsSpec, get_entry, load_model
-from rendering.engine.zoo import organism
+from rendering.engine.zoo import WeightsError, WeightsSpec, get_entry, load_model, organism
 from rendering.engine.zoo import training as training_module
 from rendering.engine.zoo.organism import (
     CLASSES,
@@ -52,9 +51,7 @@ def test_colour_classes_split_the_hue_circle_between_them(
     monkeypatch.setattr(organism, "TINT", 0.0)
     centre = CLASSES[index].value
     images = draw_class(index, 80, np.random.default_rng(index), size=32)
-    gaps = [
-        (mean_hue(image.transpose(1, 2, 0)) - centre + 180) % 360 - 180 for image in images
-    ]
+    gaps = [(mean_hue(image.transpose(1, 2, 0)) - centre + 180) % 360 - 180 for image in images]
     assert max(abs(g) for g in gaps) < 30 + 8  # clipping at 0 and 1 moves the hue a little
     assert min(gaps) < -20 and max(gaps) > 20
 
