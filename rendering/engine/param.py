@@ -46,8 +46,8 @@ def color_correlation_sqrt(pixels: Tensor) -> ColorCorrelation:
     centred = pixels.double() - pixels.double().mean(dim=0)
     covariance = centred.T @ centred / (len(pixels) - 1)
     u, s, _ = torch.linalg.svd(covariance)
-    root = u * s.sqrt()
-    return tuple(tuple(float(v) for v in row) for row in root)  # type: ignore[return-value]
+    root = (u * s.sqrt()).tolist()
+    return tuple((float(r), float(g), float(b)) for r, g, b in root)
 
 
 def _color_matrix(correlation: ColorCorrelation = COLOR_CORRELATION_SVD_SQRT) -> Tensor:
