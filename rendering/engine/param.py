@@ -4,7 +4,9 @@ This is the parameterization of Olah et al., "Feature Visualization" (Distill, 2
 Lucid's `param.image(fft=True, decorrelate=True)`: optimizing spectrum coefficients scaled by
 1/frequency (decay power 1) equalizes the learning rate across frequencies, and mixing colours
 through the square root of ImageNet's colour covariance decorrelates the channels, which keeps
-high-frequency, saturated noise out of the result.
+high-frequency, saturated noise out of the result. That colour basis is a prior for models
+trained on natural images; a model trained on other data names its own (`ZooEntry.
+color_correlation`: the stimuli-trained organism uses none, Lucid's `decorrelate=False`).
 """
 
 from __future__ import annotations

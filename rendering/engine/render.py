@@ -380,7 +380,7 @@ def _metrics(
     return {
         **settings,
         "transforms": DESCRIPTION if transforms else "none",
-        "parameterization": f"fft 1/f (decay 1), decorrelated colour, sigmoid; sd {DEFAULT_SD}",
+        "parameterization": f"fft 1/f (decay 1), colour basis, sigmoid; sd {DEFAULT_SD}",
         "optimizer": "Adam",
         "versions": _versions(),
         "device": str(device),

@@ -35,6 +35,7 @@ def _green_excess(basis: ColorCorrelation) -> float:
         preprocess=lambda x: x * 4 - 2,
         color_correlation=basis,
     )
+    assert result.metrics["color_correlation"] == basis  # recorded with the render
     rgb = result.images[0].reshape(-1, 3).astype(np.float64) / 255
     return float((rgb[:, 1] - (rgb[:, 0] + rgb[:, 2]) / 2).mean())
 
