@@ -24,7 +24,7 @@ from microscope_site.storage import store_content
 from neurons.models import Layer, NetworkModel, Technique, Unit
 from neurons.services import model_touch
 from rendering.engine import render_layer, render_units
-from rendering.engine.zoo import LoadedModel, Preprocessing, WeightsSpec, get_entry, load_model
+from rendering.engine.zoo import LoadedModel, WeightsSpec, ZooEntry, get_entry, load_model
 from rendering.jobs import RENDER_JOBS
 from rendering.models import Render, RenderJob
 from rendering.params import UNIT_TECHNIQUES, params_hash, render_params
@@ -278,14 +278,15 @@ def render_job_run(*, job_id: int, progress: Progress = ignore_progress) -> Rend
     )
 
 
-def _engine_kwargs(params: dict[str, Any], preprocessing: Preprocessing) -> dict[str, Any]:
+def _engine_kwargs(params: dict[str, Any], entry: ZooEntry) -> dict[str, Any]:
     return {
         "size": params["size"],
         "steps": params["steps"],
         "seed": params["seed"],
         "lr": params["lr"],
         "transforms": params["transforms"],
-        "preprocess": preprocessing,
+        "preprocess": entry.preprocessing,
+        "color_correlation": entry.color_correlation,
         "device": render_device(),
         "compile": settings.RENDER_COMPILE,
         "dtype": torch.bfloat16 if settings.RENDER_BF16 else torch.float32,
@@ -319,7 +320,7 @@ def _run_units(job: RenderJob, progress: Progress) -> None:
             chunk,
             technique=job.technique.slug,  # type: ignore[arg-type]
             progress=beat,
-            **_engine_kwargs(params, loaded.entry.preprocessing),
+            **_engine_kwargs(params, loaded.entry),
             **extra,
         )
         rows = []
@@ -369,7 +370,7 @@ def _run_layer(job: RenderJob, progress: Progress) -> None:
         layer.module_path,
         technique=job.technique.slug,  # type: ignore[arg-type]
         progress=lambda step, steps: beat(step, steps),
-        **_engine_kwargs(params, loaded.entry.preprocessing),
+        **_engine_kwargs(params, loaded.entry),
         **extra,
     )
     name, sha, thumb = store_render(result.images[0])

@@ -28,10 +28,11 @@ from torch import nn
 from rendering.engine.connections import expanded_weights, top_connections
 from rendering.engine.datasets import Batch
 from rendering.engine.examples import collect_examples
+from rendering.engine.param import ColorCorrelation
 from rendering.engine.render import render_units
 from rendering.engine.stimuli import FAMILIES
 from rendering.engine.tuning import tuning_curves
-from rendering.engine.zoo.organism import CLASSES
+from rendering.engine.zoo.organism import CLASSES, COLOR_CORRELATION
 
 __all__ = [
     "ClassResult",
@@ -167,12 +168,14 @@ def check_organism(
     seed: int = 0,
     layer: str = "logits",
     previous: str = "conv4",
+    color_correlation: ColorCorrelation = COLOR_CORRELATION,
 ) -> GroundTruth:
-    """Run the five checks on every class unit of a trained organism (see the module)."""
+    """Run the five checks on every class unit of a trained organism (see the module), its
+    renders in the organism's colour basis unless `color_correlation` says otherwise."""
     units = list(range(len(class_indices)))
     rendered = render_units(
         model, layer, units, technique="neuron", size=size, steps=steps, seed=seed,
-        preprocess=preprocess,
+        preprocess=preprocess, color_correlation=color_correlation,
     )  # fmt: skip
     example_values, example_images = _examples(model, held_out_images, preprocess, layer)
     curves = tuning_curves(

@@ -15,7 +15,12 @@ from torch import Tensor, nn
 from rendering.engine import objectives
 from rendering.engine.images import ImageInput, resize, to_batch, to_uint8
 from rendering.engine.loop import Preprocess, Problem, Progress, Score, StepCounter, optimize
-from rendering.engine.param import DEFAULT_SD, FourierImage
+from rendering.engine.param import (
+    COLOR_CORRELATION_SVD_SQRT,
+    DEFAULT_SD,
+    ColorCorrelation,
+    FourierImage,
+)
 from rendering.engine.seeds import LAYER_KEY, image_generator
 from rendering.engine.transforms import DESCRIPTION, PAD, TransformSchedule
 from rendering.engine.truncation import Truncation, frozen_eval, resolve_layer, truncate
@@ -58,6 +63,7 @@ def render_units(
     lr: float = 0.05,
     transforms: bool = True,
     preprocess: Preprocess | None = None,
+    color_correlation: ColorCorrelation = COLOR_CORRELATION_SVD_SQRT,
     diversity: int = 4,
     diversity_weight: float = objectives.DEFAULT_DIVERSITY_WEIGHT,
     batch_size: int | None = None,
@@ -68,7 +74,8 @@ def render_units(
 
     All units share one optimization of at most `batch_size` images; each image still
     depends only on (seed, unit, replica). For diversity, images are ordered unit-major.
-    `preprocess` maps the [0, 1] batch to the model's input (its own normalization).
+    `preprocess` maps the [0, 1] batch to the model's input (its own normalization);
+    `color_correlation` is the image parameterization's colour basis (ImageNet's by default).
     `compile` (CUDA only; ignored on the CPU) runs the truncated graph through
     torch.compile; `dtype=torch.bfloat16` runs the model under autocast. The fast GPU path
     is both together.
@@ -102,7 +109,9 @@ def render_units(
         for chunk in chunks:
             keys = [(unit, replica) for unit in chunk for replica in range(replicas)]
             generators = [image_generator(seed, unit, replica) for unit, replica in keys]
-            image = FourierImage(generators, size, device=device)
+            image = FourierImage(
+                generators, size, color_correlation=color_correlation, device=device
+            )
             unit_index = torch.tensor([unit for unit, _ in keys], device=device)
             problem = Problem(
                 forward=truncation.forward,
@@ -115,7 +124,11 @@ def render_units(
             images.append(to_uint8(final))
             values.extend(value.float().cpu().tolist())
 
-    extra: dict[str, Any] = {"units_per_batch": per_chunk, "batches": len(chunks)}
+    extra: dict[str, Any] = {
+        "units_per_batch": per_chunk,
+        "batches": len(chunks),
+        "color_correlation": color_correlation,
+    }
     if technique == "diversity":
         extra |= {"diversity": replicas, "diversity_weight": diversity_weight}
     return RenderResult(
@@ -149,6 +162,7 @@ def render_layer(
     lr: float = 0.05,
     transforms: bool = True,
     preprocess: Preprocess | None = None,
+    color_correlation: ColorCorrelation = COLOR_CORRELATION_SVD_SQRT,
     caricature_power: float = 0.0,
     progress: Progress | None = None,
     compile: bool = False,
@@ -181,7 +195,7 @@ def render_layer(
     counter = StepCounter(total=steps, callback=progress)
     with frozen_eval(model):
         truncation = _truncate(model, layer, size, transforms, preprocess, device, use_compile)
-        param = FourierImage(generators, size, device=device)
+        param = FourierImage(generators, size, color_correlation=color_correlation, device=device)
         schedule = _schedule(generators, steps, size, device) if transforms else None
         score: Score = objectives.deepdream
         if technique == "caricature":
@@ -198,7 +212,7 @@ def render_layer(
         )
         final, value = optimize(param, problem, steps=steps, lr=lr, counter=counter)
 
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"color_correlation": color_correlation}
     if technique == "caricature":
         extra["caricature_power"] = caricature_power
     return RenderResult(
@@ -366,7 +380,7 @@ def _metrics(
     return {
         **settings,
         "transforms": DESCRIPTION if transforms else "none",
-        "parameterization": f"fft 1/f (decay 1), decorrelated colour, sigmoid; sd {DEFAULT_SD}",
+        "parameterization": f"fft 1/f (decay 1), colour basis, sigmoid; sd {DEFAULT_SD}",
         "optimizer": "Adam",
         "versions": _versions(),
         "device": str(device),

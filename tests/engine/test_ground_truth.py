@@ -13,11 +13,13 @@ from rendering.engine.stimuli import colour_patches, gratings
 from rendering.engine.zoo.organism import CLASSES, StimuliCNN
 from rendering.engine.zoo.training import TrainingConfig, held_out, normalize, train
 
-# Four orientations and three hues at 32 px: a few CPU seconds of training.
+# Four orientations and three hues at 32 px, the registry's width: about ten CPU seconds of
+# training. (At width 8 the model reached only 93 % held-out accuracy once each colour class
+# spanned its whole 60° of hue, and its orientation units answered to colour blobs.)
 TINY = TrainingConfig(
     steps=300,
     batch_size=30,
-    width=8,
+    width=16,
     size=32,
     classes=(0, 2, 4, 6, 12, 14, 16),
     held_out_per_class=12,
@@ -57,12 +59,9 @@ def test_every_class_is_checked(truth: GroundTruth) -> None:
     assert truth.summary().startswith("summary render_hits=")
 
 
-def test_orientation_renders_activate_their_units_more_than_the_best_example(
-    truth: GroundTruth,
-) -> None:
-    # Colour renders fall short of their best examples (as at full size: see the README).
-    orientation = [r for r in truth.classes if r.kind == "orientation"]
-    assert all(r.render_hit for r in orientation), orientation
+def test_renders_activate_their_units_more_than_the_best_example(truth: GroundTruth) -> None:
+    # Colour renders included: in ImageNet's colour basis the green and blue ones fell short.
+    assert truth.render_hits == 1.0, truth.classes
 
 
 def test_orientation_renders_and_tuning_recover_the_trained_orientation(
@@ -74,7 +73,8 @@ def test_orientation_renders_and_tuning_recover_the_trained_orientation(
 
 
 def test_colour_renders_and_tuning_recover_the_trained_hue(truth: GroundTruth) -> None:
-    assert truth.colour_hits >= 2 / 3, truth.classes
+    # In ImageNet's colour basis the green render drifted to 85°, towards its orange axis.
+    assert truth.colour_hits == 1.0, truth.classes
     colour = [r for r in truth.classes if r.kind == "colour"]
     assert all(r.tuning_hit for r in colour), colour
 

@@ -4,9 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from rendering.engine.zoo import WeightsError, WeightsSpec, get_entry, load_model
+from rendering.engine.ground_truth import mean_hue
+from rendering.engine.param import COLOR_CORRELATION_SVD_SQRT, color_correlation_sqrt
+from rendering.engine.zoo import WeightsError, WeightsSpec, get_entry, load_model, organism
 from rendering.engine.zoo import training as training_module
-from rendering.engine.zoo.organism import CLASSES, StimuliCNN, draw_class, draw_dataset
+from rendering.engine.zoo.organism import (
+    CLASSES,
+    COLOR_CORRELATION,
+    StimuliCNN,
+    draw_class,
+    draw_dataset,
+)
 from rendering.engine.zoo.training import TrainingConfig, held_out, train
 from rendering.engine.zoo.weights import state_dict_sha256
 
@@ -32,6 +40,37 @@ def test_class_images_vary_in_position_and_background() -> None:
     assert len(peaks) > 1 and (redness.max(axis=(1, 2)) > 0.2).all()
     corners = images[:, :, 0, 0].mean(axis=1)
     assert corners.std() > 0.02  # backgrounds differ
+
+
+@pytest.mark.parametrize("index", [12, 13, 17])  # hues 0°, 60°, 300°
+def test_colour_classes_split_the_hue_circle_between_them(
+    index: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A class is every hue within 30° of its own: no hue between two classes goes unseen.
+    # Measured on a neutral background (the tint would move the hue of a faint patch).
+    monkeypatch.setattr(organism, "TINT", 0.0)
+    centre = CLASSES[index].value
+    images = draw_class(index, 80, np.random.default_rng(index), size=32)
+    gaps = [(mean_hue(image.transpose(1, 2, 0)) - centre + 180) % 360 - 180 for image in images]
+    assert max(abs(g) for g in gaps) < 30 + 8  # clipping at 0 and 1 moves the hue a little
+    assert min(gaps) < -20 and max(gaps) > 20
+
+
+def test_the_stimuli_have_no_colour_axis_for_a_decorrelation_to_prefer() -> None:
+    images, _ = draw_dataset(10, np.random.default_rng(0), size=32)
+    pixels = torch.from_numpy(images.transpose(0, 2, 3, 1).reshape(-1, 3))
+    norms = torch.tensor(color_correlation_sqrt(pixels)).norm(dim=0)
+    # Luminance spreads most; the two chroma components spread alike (hues are uniform).
+    assert norms[0] > 1.5 * norms[1] and norms[2] > 0.9 * norms[1]
+    # ImageNet's basis (the default) is a different prior: the stimuli's spread along its
+    # green-magenta component is several times their spread along its luminance one.
+    imagenet = torch.tensor(COLOR_CORRELATION_SVD_SQRT, dtype=torch.float64)
+    imagenet = imagenet / imagenet.norm(dim=0).max()
+    spread = (pixels.double() @ torch.linalg.inv(imagenet).T).std(dim=0)
+    assert spread[2] > 3 * spread[0]
+    # So the organism renders without one, through its registry entry.
+    assert get_entry("stimuli-cnn").color_correlation == COLOR_CORRELATION
+    assert COLOR_CORRELATION != COLOR_CORRELATION_SVD_SQRT
 
 
 def test_draw_rejects_an_unknown_class() -> None:

@@ -34,6 +34,7 @@ from rendering.engine.zoo.libraries import (
     timm_download,
     torchvision_builder,
 )
+from rendering.engine.zoo.organism import COLOR_CORRELATION as _ORGANISM_COLOR_CORRELATION
 from rendering.engine.zoo.spec import LayerSpec, Preprocessing, UnknownModelError, ZooEntry
 
 
@@ -350,6 +351,7 @@ ENTRIES: dict[str, ZooEntry] = {
                 "year={2026}\n}"
             ),
             train=_train_stimuli_cnn,
+            color_correlation=_ORGANISM_COLOR_CORRELATION,
         ),
         ZooEntry(
             key="alexnet_places365",

@@ -8,13 +8,17 @@ that are each one known feature, drawn by the same code as the tuning stimuli
 - 8 orientations (0°, 22.5°, … 157.5°): a grating whose bars run along the orientation
   (random frequency and phase) or one straight line along it (dark or light);
 - 4 curves: an arc of high curvature whose convex side faces one of 4 directions;
-- 6 colours: a uniform patch of one hue (0°, 60°, … 300°);
+- 6 colours: a uniform patch of a hue within 30° of 0°, 60°, … 300°: the six classes split
+  the hue circle between them, so every hue belongs to exactly one class, and a colour unit
+  is trained to answer to its own sixth of the circle and to no hue beyond it;
 - 2 textures/shapes: a checkerboard (random size and rotation) and a filled disc.
 
 Every image puts its feature inside a soft aperture of random position and size, at random
 contrast, on a random, slightly tinted and noisy grey background, so that a class needs a
 real detector of its feature rather than a pixel lookup. The last layer's units are the class
 logits: their feature visualizations, dataset examples and tuning curves have a right answer.
+
+Renders use no colour decorrelation (`COLOR_CORRELATION`): see there.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
+from rendering.engine.param import NO_DECORRELATION, ColorCorrelation
 from rendering.engine.stimuli import CURVES, GRATINGS, Placement, hue_to_rgb
 
 __all__ = [
     "CLASSES",
+    "COLOR_CORRELATION",
     "INPUT_SIZE",
     "StimuliCNN",
     "StimulusClass",
@@ -67,7 +73,18 @@ BACKGROUND = (0.3, 0.7)  # grey level
 TINT = 0.04  # per-channel background tint, +-
 NOISE = 0.02  # per-pixel background noise, standard deviation
 ANGLE_JITTER = 4.0  # degrees, +- around the class's orientation
-HUE_JITTER = 8.0  # degrees, +- around the class's hue
+# Degrees, +- around the class's hue: half the 60° between class hues, so the colour classes
+# tile the hue circle. With a narrower band (it was 8°), the hues between two classes were
+# never seen, a unit's response there was unconstrained, and its render drifted into them.
+HUE_HALF_WIDTH = 30.0
+
+# The colour basis of the organism's renders: none (Lucid's `decorrelate=False`). ImageNet's
+# (the default) is a natural-image prior that makes green-magenta 7.5x slower to optimize than
+# luminance; with it the colour logits' renders drifted towards its orange-azure axis (60° to
+# 27°, 120° to 59°, 180° to 227°, 300° to 251°) at under half the activation. The stimuli have
+# no hue axis to prefer: their RGB covariance's two chroma components are equal (measured:
+# 0.0149 and 0.0146, beside 0.0641 for luminance; tests/engine/test_organism.py).
+COLOR_CORRELATION: ColorCorrelation = NO_DECORRELATION
 
 
 def _checkerboard(placement: Placement, rng: np.random.Generator) -> np.ndarray:
@@ -112,7 +129,7 @@ def _signal(kind: StimulusClass, placement: Placement, rng: np.random.Generator)
         }
         return CURVES.draw(grid, placement)[0] - 0.5
     if kind.kind == "colour":
-        rgb = hue_to_rgb(np.array(kind.value + rng.uniform(-HUE_JITTER, HUE_JITTER)))
+        rgb = hue_to_rgb(np.array(kind.value + rng.uniform(-HUE_HALF_WIDTH, HUE_HALF_WIDTH)))
         return (rgb[:, None, None] - 0.5) * placement.window()[None]
     pattern = (
         _checkerboard(placement, rng) if kind.name == "checkerboard" else _disc(placement, rng)

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from rendering.engine.param import COLOR_CORRELATION_SVD_SQRT, ColorCorrelation
 from rendering.engine.zoo.classes import ClassNames
 
 __all__ = [
@@ -85,6 +86,9 @@ class ZooEntry:
     revision_note: str = ""  # what this revision's forward pass is, where it can be doubted
     # Weights trained here: train(seed, progress) -> training.TrainedWeights (model organisms).
     train: Callable[..., Any] | None = None
+    # The renders' colour basis (param.FourierImage): ImageNet's colour statistics, right for
+    # models trained on natural images; a model trained on other data may need its own.
+    color_correlation: ColorCorrelation = COLOR_CORRELATION_SVD_SQRT
 
     def __post_init__(self) -> None:
         if not self.slug:
