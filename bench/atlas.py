@@ -48,6 +48,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--layers", default="conv2d2,mixed3a", help="comma-separated, or 'all'")
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--units", type=int, default=0, help="the first N channels per layer")
     parser.add_argument("--device", default="cpu", help="the worker's RENDER_DEVICE")
     parser.add_argument("--k", type=int, default=0, help="batch size (0: the device's default)")
     parser.add_argument("--units-per-job", type=int, default=0, help="0: the service's sizing")
@@ -62,7 +63,7 @@ def _arguments() -> argparse.Namespace:
         "--quick", action="store_true", help=f"a small run: {QUICK} (overrides those options)"
     )
     args = parser.parse_args()
-    if args.quick:
+    if args.quick:  # one job of 64 channels
         for key, value in QUICK.items():
             setattr(args, key, value)
     return args
@@ -100,7 +101,10 @@ def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
         "--loglevel", "INFO", "--logfile", str(log),
     ]  # fmt: skip
-    return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
+    banner = open(log.with_suffix(".out"), "wb")  # noqa: SIM115 (the worker writes it)
+    return subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, **env}, stdout=banner, stderr=subprocess.STDOUT
+    )
 
 
 def _wait(predicate: Any, timeout: float, what: str, log: Path, every: float = 1.0) -> None:
@@ -189,7 +193,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     call_command("migrate", verbosity=0)
     network = model_import(registry_key=args.model, weights=WeightsSpec("random", seed=0))
-    every = list(network.layers.order_by("position"))
+    every = list(network.layers.order_by("order"))
     if args.layers == "all":
         layers = [layer for layer in every if layer.num_units > 1]
     else:
@@ -201,7 +205,11 @@ def main() -> None:
         layers = [known[name] for name in names]
     k = render_batch_size()
     params = {"steps": args.steps, "size": args.size}
-    units = sum(layer.num_units for layer in layers)
+    wanted = {
+        layer.pk: range(min(args.units, layer.num_units) if args.units else layer.num_units)
+        for layer in layers
+    }
+    units = sum(len(indices) for indices in wanted.values())
     print(
         f"{args.model} (random init), layers {', '.join(layer.name for layer in layers)}: "
         f"{units} channels, {args.steps} steps, {args.size} px, device {args.device}, K={k}, "
@@ -218,7 +226,9 @@ def main() -> None:
             jobs = [
                 job
                 for layer in layers
-                for job in render_jobs_create(layer=layer, technique="channel", params=params)
+                for job in render_jobs_create(
+                    layer=layer, technique="channel", params=params, units=wanted[layer.pk]
+                )
             ]
         ids = [job.pk for job in jobs]
         print(f"{len(jobs)} jobs created; waiting for the worker")

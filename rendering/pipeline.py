@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -72,7 +72,7 @@ class BatchWriter(Generic[Stored]):
         self.store_seconds = 0.0  # time the batch thread spent storing, for the benchmarks
         self._closed = False
 
-    def put(self, images: Sequence[np.ndarray], commit: Callable[[list[Stored]], None]) -> None:
+    def put(self, images: Iterable[np.ndarray], commit: Callable[[list[Stored]], None]) -> None:
         """Store `images` in the background, then `commit(stored)`; raises the error of an
         earlier batch that failed (its rows and the later batches' are not written)."""
         self._raise_if_failed()

@@ -144,8 +144,10 @@ def optimize(
     final evaluation stays eager, and Adam runs fused.
     """
     # Fused Adam (one kernel) on CUDA; the CPU keeps torch's default implementation.
-    fused: dict[str, bool] = {"fused": True} if image.spectrum.device.type == "cuda" else {}
-    optimizer = torch.optim.Adam(image.parameters(), lr=lr, **fused)
+    if image.spectrum.device.type == "cuda":
+        optimizer = torch.optim.Adam(image.parameters(), lr=lr, fused=True)
+    else:
+        optimizer = torch.optim.Adam(image.parameters(), lr=lr)
     for step in range(steps):
         optimizer.zero_grad(set_to_none=True)
         # Images are independent terms of one sum, so one backward serves every unit.

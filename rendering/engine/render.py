@@ -130,7 +130,7 @@ def render_units(
             problem = Problem(
                 forward=truncation.forward,
                 preprocess=preprocess,
-                score=partial(objective, units=unit_index),
+                score=_scored(objective, unit_index),
                 schedule=_schedule(generators, steps, size, device) if transforms else None,
                 autocast_dtype=_autocast(dtype),
             )
@@ -355,6 +355,10 @@ def _unit_objective(technique: str, replicas: int, weight: float) -> Objective:
     if technique == "diversity":
         return partial(_diversity, group=replicas, weight=weight)
     return _UNIT_SCORES[technique]
+
+
+def _scored(objective: Objective, units: Tensor) -> Score:
+    return lambda acts: objective(acts, units)
 
 
 def _diversity(acts: Tensor, units: Tensor, *, group: int, weight: float) -> Tensor:
