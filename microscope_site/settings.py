@@ -206,10 +206,22 @@ EXPORT_STALE_AFTER_S = env_int("EXPORT_STALE_AFTER_S", 600)
 
 # Rendering. "auto" renders on the GPU when torch sees one.
 RENDER_DEVICE = env_str("RENDER_DEVICE", "auto")
-RENDER_COMPILE = env_bool("RENDER_COMPILE", False)  # torch.compile on CUDA (warm-up per shape)
-RENDER_BF16 = env_bool("RENDER_BF16", False)  # bf16 autocast on CUDA
-RENDER_BATCH_SIZE = env_int("RENDER_BATCH_SIZE", 8)  # images per optimization (GPU: 256)
-RENDER_UNITS_PER_JOB = env_int("RENDER_UNITS_PER_JOB", 64)
+# CUDA only (the CPU path ignores both): the whole optimization step compiled (torch.compile,
+# CUDA graphs, fused Adam) and the model run in bf16 autocast.
+RENDER_COMPILE = env_bool("RENDER_COMPILE", True)
+RENDER_BF16 = env_bool("RENDER_BF16", True)
+# torch.compile's mode on CUDA: "reduce-overhead" replays each step as a CUDA graph.
+RENDER_COMPILE_MODE = env_str("RENDER_COMPILE_MODE", "reduce-overhead")
+# Inductor's (and Triton's) cache, kept across worker restarts so a restart does not compile again.
+RENDER_COMPILE_CACHE_DIR = Path(env_str("RENDER_COMPILE_CACHE_DIR", str(VAR_DIR / "inductor")))
+# Images per optimization; 0: the render device's default (256 on CUDA, 8 on the CPU). Jobs hold
+# RENDER_BATCHES_PER_JOB whole batches (0: 4 on CUDA, 8 on the CPU) unless RENDER_UNITS_PER_JOB
+# (0: unset) says otherwise; it is rounded up to whole batches. See rendering.services.
+RENDER_BATCH_SIZE = env_int("RENDER_BATCH_SIZE", 0)
+RENDER_BATCHES_PER_JOB = env_int("RENDER_BATCHES_PER_JOB", 0)
+RENDER_UNITS_PER_JOB = env_int("RENDER_UNITS_PER_JOB", 0)
+# Threads that encode PNGs and write files while the next batch renders (rendering.pipeline).
+RENDER_WRITER_THREADS = env_int("RENDER_WRITER_THREADS", 4)
 RENDER_MAX_ATTEMPTS = env_int("RENDER_MAX_ATTEMPTS", 3)
 RENDER_STALE_AFTER_S = env_int("RENDER_STALE_AFTER_S", 600)
 RENDER_NOW_STEPS = env_int("RENDER_NOW_STEPS", 512)

@@ -2,9 +2,11 @@
 
 import io
 import logging
+import os
+import socket
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -23,11 +25,12 @@ from microscope_site.ratelimit import hits_in_window
 from microscope_site.storage import store_content
 from neurons.models import Layer, NetworkModel, Technique, Unit
 from neurons.services import model_touch
-from rendering.engine import render_layer, render_units
+from rendering.engine import compile_cache, render_layer, render_units
 from rendering.engine.zoo import LoadedModel, WeightsSpec, ZooEntry, get_entry, load_model
 from rendering.jobs import RENDER_JOBS
 from rendering.models import Render, RenderJob
 from rendering.params import UNIT_TECHNIQUES, params_hash, render_params
+from rendering.pipeline import BatchWriter
 from rendering.storage import load_image, png_bytes, store_render
 
 logger = logging.getLogger(__name__)
@@ -49,6 +52,37 @@ def render_device() -> torch.device:
     if wanted == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(wanted)
+
+
+# Per device type: images per optimization (a GPU is only busy with a big batch; the CPU's
+# throughput is flat beyond a few images), and whole batches per job (more on the CPU, where a
+# job's batches are short; a GPU job stays a few minutes, so a lost worker costs little).
+DEVICE_BATCH = {"cuda": 256, "cpu": 8}
+DEVICE_BATCHES_PER_JOB = {"cuda": 4, "cpu": 8}
+
+
+def render_batch_size() -> int:
+    """Images per optimization: `RENDER_BATCH_SIZE`, or the render device's default."""
+    if settings.RENDER_BATCH_SIZE > 0:
+        return int(settings.RENDER_BATCH_SIZE)
+    return DEVICE_BATCH.get(render_device().type, DEVICE_BATCH["cpu"])
+
+
+def render_units_per_job(variants: int = 1) -> int:
+    """Units per job: always a whole number of device batches (of `variants` images per unit).
+
+    `RENDER_UNITS_PER_JOB` is rounded up to whole batches; unset, a job is
+    `RENDER_BATCHES_PER_JOB` batches (the device's default). Jobs are sized where they are
+    created (the web process, a command), so set `RENDER_DEVICE` or `RENDER_BATCH_SIZE` there
+    as on the workers.
+    """
+    per_batch = max(1, render_batch_size() // variants)
+    if settings.RENDER_UNITS_PER_JOB > 0:
+        return -(-int(settings.RENDER_UNITS_PER_JOB) // per_batch) * per_batch
+    batches = settings.RENDER_BATCHES_PER_JOB or DEVICE_BATCHES_PER_JOB.get(
+        render_device().type, DEVICE_BATCHES_PER_JOB["cpu"]
+    )
+    return per_batch * max(1, int(batches))
 
 
 def network_module(network: NetworkModel) -> LoadedModel:
@@ -129,7 +163,7 @@ def render_jobs_create(
         if any(not 0 <= i < layer.num_units for i in wanted):
             raise RenderRefused(f"{layer} has units 0–{layer.num_units - 1}")
         missing = [i for i in wanted if i not in _rendered_units(layer, found, phash)]
-        size = units_per_job or settings.RENDER_UNITS_PER_JOB
+        size = units_per_job or render_units_per_job(_variants(technique, full))
         spans = _spans(missing, size)
     jobs = []
     for start, stop in spans:
@@ -279,6 +313,10 @@ def render_job_run(*, job_id: int, progress: Progress = ignore_progress) -> Rend
 
 
 def _engine_kwargs(params: dict[str, Any], entry: ZooEntry) -> dict[str, Any]:
+    device = render_device()
+    cuda = device.type == "cuda"
+    if cuda and settings.RENDER_COMPILE:
+        compile_cache(settings.RENDER_COMPILE_CACHE_DIR)
     return {
         "size": params["size"],
         "steps": params["steps"],
@@ -287,67 +325,90 @@ def _engine_kwargs(params: dict[str, Any], entry: ZooEntry) -> dict[str, Any]:
         "transforms": params["transforms"],
         "preprocess": entry.preprocessing,
         "color_correlation": entry.color_correlation,
-        "device": render_device(),
-        "compile": settings.RENDER_COMPILE,
-        "dtype": torch.bfloat16 if settings.RENDER_BF16 else torch.float32,
+        "device": device,
+        # Both are CUDA-only: the CPU renders exactly as it always has.
+        "compile": settings.RENDER_COMPILE and cuda,
+        "dtype": torch.bfloat16 if settings.RENDER_BF16 and cuda else torch.float32,
     }
 
 
 def _run_units(job: RenderJob, progress: Progress) -> None:
+    """Render the job's missing units batch by batch; each finished batch is stored (files,
+    then its rows in one transaction) in the background while the next one renders."""
     layer = job.layer
     loaded = network_module(layer.model)
     params = job.params
-    done = _rendered_units(layer, job.technique, job.params_hash)
+    technique = job.technique
+    done = _rendered_units(layer, technique, job.params_hash)
     todo = [i for i in range(job.unit_start, job.unit_stop) if i not in done]
     units = {u.index: u for u in layer.units.filter(index__in=todo)}
-    variants = _variants(job.technique.slug, params)
-    batch = max(1, settings.RENDER_BATCH_SIZE // variants)
+    variants = _variants(technique.slug, params)
+    batch = max(1, render_batch_size() // variants)
     beat = _Heartbeat(job, progress)
     job.log += f"[{timezone.now():%H:%M:%S}] attempt {job.attempts}: {len(todo)} units to render\n"
-    for start in range(0, len(todo), batch):
-        chunk = todo[start : start + batch]
-        beat.batch = len(chunk)
-        beat.done_before = job.unit_count - len(todo) + start
-        extra = {}
-        if job.technique.slug == "diversity":
-            extra = {
-                "diversity": params["diversity"],
-                "diversity_weight": params["diversity_weight"],
-            }
-        result = render_units(
-            loaded.module,
-            layer.module_path,
-            chunk,
-            technique=job.technique.slug,  # type: ignore[arg-type]
-            progress=beat,
-            **_engine_kwargs(params, loaded.entry),
-            **extra,
-        )
-        rows = []
-        for position, image in enumerate(result.images):
-            index = chunk[position // variants]
-            name, sha, thumb = store_render(image)
-            rows.append(
+    extra = {}
+    if technique.slug == "diversity":
+        extra = {"diversity": params["diversity"], "diversity_weight": params["diversity_weight"]}
+    already = job.unit_count - len(todo)
+
+    def commit(
+        chunk: list[int], metrics: dict[str, Any], objective: list[float]
+    ) -> Callable[[list[tuple[str, str, str]]], None]:
+        """The batch's rows, inserted once every one of its files is stored."""
+
+        def rows(stored: list[tuple[str, str, str]]) -> None:
+            renders = [
                 Render(
-                    unit=units[index],
+                    unit=units[chunk[position // variants]],
                     layer=layer,
-                    technique=job.technique,
+                    technique=technique,
                     params=params,
                     params_hash=job.params_hash,
                     variant=position % variants,
                     image=name,
                     thumbnail=thumb,
                     image_sha256=sha,
-                    objective=result.objective[position],
-                    metrics=_json_safe(result.metrics),
+                    objective=objective[position],
+                    metrics=metrics,
                 )
+                for position, (name, sha, thumb) in enumerate(stored)
+            ]
+            with transaction.atomic():
+                Render.objects.bulk_create(renders, ignore_conflicts=True)
+                model_touch(layer.model_id)
+
+        return rows
+
+    engine_s = 0.0
+    started = time.perf_counter()
+    with BatchWriter(store_render, threads=settings.RENDER_WRITER_THREADS) as writer:
+        for start in range(0, len(todo), batch):
+            chunk = todo[start : start + batch]
+            beat.batch = len(chunk)
+            beat.done_before = already + start
+            engine_started = time.perf_counter()
+            result = render_units(
+                loaded.module,
+                layer.module_path,
+                chunk,
+                technique=technique.slug,  # type: ignore[arg-type]
+                progress=beat,
+                compile_mode=settings.RENDER_COMPILE_MODE or None,
+                **_engine_kwargs(params, loaded.entry),
+                **extra,
             )
-        with transaction.atomic():
-            Render.objects.bulk_create(rows, ignore_conflicts=True)
-            model_touch(layer.model_id)
-        fraction = (job.unit_count - len(todo) + start + len(chunk)) / job.unit_count
-        RenderJob.objects.filter(pk=job.pk).update(progress=fraction, heartbeat=timezone.now())
-        progress(fraction, f"{start + len(chunk)}/{len(todo)} units rendered")
+            engine_s += time.perf_counter() - engine_started
+            writer.put(result.images, commit(chunk, _json_safe(result.metrics), result.objective))
+            fraction = (already + start + len(chunk)) / job.unit_count
+            RenderJob.objects.filter(pk=job.pk).update(progress=fraction, heartbeat=timezone.now())
+            progress(fraction, f"{start + len(chunk)}/{len(todo)} units rendered")
+    total_s = time.perf_counter() - started
+    # What the render farm watches: the engine's share of the job (see docs/render-farm.md).
+    job.log += (
+        f"[{timezone.now():%H:%M:%S}] rendered {len(todo)} units on {socket.gethostname()}:"
+        f"{os.getpid()}: engine {engine_s:.2f} s of "
+        f"{total_s:.2f} s, storing {writer.store_seconds:.2f} s in the background\n"
+    )
 
 
 def _run_layer(job: RenderJob, progress: Progress) -> None:

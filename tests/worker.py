@@ -23,7 +23,10 @@ def worker_database_url() -> str:
 
 
 @contextmanager
-def celery_worker(log_path: Path, queues: str = "default,gpu") -> Iterator[subprocess.Popen[bytes]]:
+def celery_worker(
+    log_path: Path, queues: str = "default,gpu", name: str = ""
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker process; `name` (its node name) tells several apart in their logs."""
     env = {
         **os.environ,
         "DATABASE_URL": worker_database_url(),
@@ -35,7 +38,8 @@ def celery_worker(log_path: Path, queues: str = "default,gpu") -> Iterator[subpr
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "microscope_site", "worker", "-Q", queues,
-             "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+             "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+             *(["--hostname", f"{name}@%h"] if name else [])],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:

@@ -6,7 +6,13 @@ Render many units of one layer in one optimization (`render_units`), a whole lay
 """
 
 from rendering.engine.connections import Connections, expanded_weights, top_connections
-from rendering.engine.render import RenderResult, render_layer, render_units, unit_activation
+from rendering.engine.render import (
+    RenderResult,
+    compile_cache,
+    render_layer,
+    render_units,
+    unit_activation,
+)
 from rendering.engine.truncation import layer_names
 
 __all__ = [
@@ -14,6 +20,7 @@ __all__ = [
     "expanded_weights",
     "top_connections",
     "RenderResult",
+    "compile_cache",
     "layer_names",
     "render_layer",
     "render_units",

@@ -102,9 +102,15 @@ class FourierImage(nn.Module):
         self.register_buffer("color", color, persistent=False)
 
     def forward(self) -> Tensor:
-        spectrum = torch.view_as_complex(self.spectrum * self.scale)
-        decorrelated = torch.fft.irfftn(spectrum, s=(self.size, self.size), norm="ortho")
-        decorrelated = decorrelated / SPECTRUM_DIVISOR
-        # Mix the three decorrelated components into RGB at every pixel: out_c = sum_k M_ck x_k.
-        rgb = torch.einsum("ck,bkhw->bchw", self.color, decorrelated)
-        return torch.sigmoid(rgb)
+        return spectrum_images(self.spectrum, self.scale, self.color, self.size)
+
+
+def spectrum_images(spectrum: Tensor, scale: Tensor, color: Tensor, size: int) -> Tensor:
+    """`FourierImage`'s images from its tensors: a pure function, so that a compiled step can
+    take the tensors as inputs rather than the module."""
+    coefficients = torch.view_as_complex(spectrum * scale)
+    decorrelated = torch.fft.irfftn(coefficients, s=(size, size), norm="ortho")
+    decorrelated = decorrelated / SPECTRUM_DIVISOR
+    # Mix the three decorrelated components into RGB at every pixel: out_c = sum_k M_ck x_k.
+    rgb = torch.einsum("ck,bkhw->bchw", color, decorrelated)
+    return torch.sigmoid(rgb)

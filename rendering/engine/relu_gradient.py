@@ -97,7 +97,11 @@ def redirect_relus(graph_module: fx.GraphModule) -> int:
     """Swap every ReLU-equivalent node for `redirected_relu`, switched by the graph's
     `REDIRECT_FLAG` buffer (on until `set_redirect` says otherwise); returns how many."""
     modules = dict(graph_module.named_modules())
-    graph_module.register_buffer(REDIRECT_FLAG, torch.ones((), dtype=torch.bool))
+    # On the graph's device: a CUDA step then reads it without a copy, and a CUDA graph can
+    # hold it (a CPU tensor keeps a compiled step out of CUDA graphs).
+    weight = next(iter(graph_module.parameters()), None)
+    device = weight.device if weight is not None else torch.device("cpu")
+    graph_module.register_buffer(REDIRECT_FLAG, torch.ones((), dtype=torch.bool, device=device))
     swapped = 0
     for node in list(graph_module.graph.nodes):
         if not _is_relu(node, modules):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
+import os
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -14,7 +18,16 @@ from torch import Tensor, nn
 
 from rendering.engine import objectives
 from rendering.engine.images import ImageInput, resize, to_batch, to_uint8
-from rendering.engine.loop import Preprocess, Problem, Progress, Score, StepCounter, optimize
+from rendering.engine.loop import (
+    CompiledStep,
+    Objective,
+    Preprocess,
+    Problem,
+    Progress,
+    Score,
+    StepCounter,
+    optimize,
+)
 from rendering.engine.param import (
     COLOR_CORRELATION_SVD_SQRT,
     DEFAULT_SD,
@@ -69,6 +82,7 @@ def render_units(
     batch_size: int | None = None,
     progress: Progress | None = None,
     compile: bool = False,
+    compile_mode: str | None = "reduce-overhead",
 ) -> RenderResult:
     """Feature visualizations of `units` of `layer`, one image each (diversity: `diversity`).
 
@@ -76,9 +90,11 @@ def render_units(
     depends only on (seed, unit, replica). For diversity, images are ordered unit-major.
     `preprocess` maps the [0, 1] batch to the model's input (its own normalization);
     `color_correlation` is the image parameterization's colour basis (ImageNet's by default).
-    `compile` (CUDA only; ignored on the CPU) runs the truncated graph through
-    torch.compile; `dtype=torch.bfloat16` runs the model under autocast. The fast GPU path
-    is both together.
+    `compile` (CUDA only; ignored on the CPU) compiles the whole step (parameterization,
+    transforms, truncated forward, objective and backward; `compile_mode` "reduce-overhead"
+    replays it as CUDA graphs) once per process and shape, with fused Adam;
+    `dtype=torch.bfloat16` runs the model under autocast. The fast GPU path is both together.
+    A layer the trace cannot stop at (the hook forward) renders eagerly.
     """
     started = time.perf_counter()
     if technique not in (*_UNIT_SCORES, "diversity"):
@@ -103,9 +119,16 @@ def render_units(
     chunks = [unit_list[i : i + per_chunk] for i in range(0, len(unit_list), per_chunk)]
     counter = StepCounter(total=steps * len(chunks), callback=progress)
     images, values = [], []
+    objective = _unit_objective(technique, replicas, diversity_weight)
     with frozen_eval(model):
-        truncation = _truncate(model, layer, size, transforms, preprocess, device, use_compile)
+        # The compiled step compiles the truncated graph itself, with everything around it.
+        truncation = _truncate(model, layer, size, transforms, preprocess, device, False)
         _check_units(unit_list, truncation.channels, layer)
+        step = (
+            compiled_step(truncation, preprocess, objective, size, _autocast(dtype), compile_mode)
+            if use_compile
+            else None
+        )
         for chunk in chunks:
             keys = [(unit, replica) for unit in chunk for replica in range(replicas)]
             generators = [image_generator(seed, unit, replica) for unit, replica in keys]
@@ -116,11 +139,18 @@ def render_units(
             problem = Problem(
                 forward=truncation.forward,
                 preprocess=preprocess,
-                score=_unit_score(technique, unit_index, replicas, diversity_weight),
+                score=_scored(objective, unit_index),
                 schedule=_schedule(generators, steps, size, device) if transforms else None,
                 autocast_dtype=_autocast(dtype),
             )
-            final, value = optimize(image, problem, steps=steps, lr=lr, counter=counter)
+            final, value = optimize(
+                image,
+                problem,
+                steps=steps,
+                lr=lr,
+                counter=counter,
+                compiled=(step, unit_index) if step is not None else None,
+            )
             images.append(to_uint8(final))
             values.extend(value.float().cpu().tolist())
 
@@ -141,7 +171,7 @@ def render_units(
             device=device,
             dtype=dtype,
             truncation=truncation,
-            compiled=use_compile,
+            compiled=step is not None,
             started=started,
             extra=extra,
         ),
@@ -332,11 +362,69 @@ def _schedule(
     return TransformSchedule.draw(generators, steps=steps, size=size, device=device)
 
 
-def _unit_score(technique: str, units: Tensor, replicas: int, weight: float) -> Score:
+@functools.cache
+def _unit_objective(technique: str, replicas: int, weight: float) -> Objective:
+    """(activations, units) -> one value per image; one function per setting, so that a
+    compiled step built around it is found again."""
     if technique == "diversity":
-        return lambda acts: objectives.diversity(acts, units, replicas, weight)
-    score = _UNIT_SCORES[technique]
-    return lambda acts: score(acts, units)
+        return partial(_diversity, group=replicas, weight=weight)
+    return _UNIT_SCORES[technique]
+
+
+def _scored(objective: Objective, units: Tensor) -> Score:
+    return lambda acts: objective(acts, units)
+
+
+def _diversity(acts: Tensor, units: Tensor, *, group: int, weight: float) -> Tensor:
+    return objectives.diversity(acts, units, group, weight)
+
+
+# Compiled steps per truncated graph (weakly: they go with the model) and setting.
+_compiled: weakref.WeakKeyDictionary[nn.Module, dict[tuple[Any, ...], CompiledStep]] = (
+    weakref.WeakKeyDictionary()
+)
+# Dynamo keeps this many compiled variants per function before it falls back to eager; a
+# worker keeps one per layer, objective and batch shape (a layer's last batch is shorter).
+RECOMPILE_LIMIT = 256
+
+
+def compiled_step(
+    truncation: Truncation,
+    preprocess: Preprocess,
+    objective: Objective,
+    size: int,
+    autocast_dtype: torch.dtype | None,
+    mode: str | None,
+) -> CompiledStep | None:
+    """The process's compiled step for this graph and setting; None for a hook forward (it
+    ends by raising, which no compiled graph can hold)."""
+    graph = getattr(truncation.forward, "graph", None)
+    if not truncation.method.startswith("traced") or not isinstance(graph, nn.Module):
+        return None
+    dynamo = torch._dynamo.config
+    dynamo.recompile_limit = max(dynamo.recompile_limit, RECOMPILE_LIMIT)
+    dynamo.accumulated_recompile_limit = max(dynamo.accumulated_recompile_limit, RECOMPILE_LIMIT)
+    steps = _compiled.setdefault(graph, {})
+    key = (id(preprocess), objective, size, autocast_dtype, mode)
+    if key not in steps:
+        # The step holds `preprocess`, so its id stays unique while the key exists.
+        steps[key] = CompiledStep(
+            truncation.forward,
+            preprocess,
+            objective,
+            size=size,
+            autocast_dtype=autocast_dtype,
+            mode=mode,
+        )
+    return steps[key]
+
+
+def compile_cache(folder: str | os.PathLike[str]) -> None:
+    """Keep inductor's and Triton's compiled kernels in `folder`, across processes, so that a
+    restarted worker loads its steps instead of compiling them again. Call before the first
+    compiled render; a cache directory already set in the environment wins."""
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(folder))
+    os.environ.setdefault("TRITON_CACHE_DIR", os.path.join(str(folder), "triton"))
 
 
 def _caricature_score(power: float) -> Score:

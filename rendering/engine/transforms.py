@@ -93,10 +93,12 @@ class TransformSchedule:
         return TransformSchedule(self.thetas.repeat_interleave(times, dim=1), self.canvas)
 
     def apply(self, images: Tensor, step: int) -> Tensor:
-        padded = F.pad(images, [PAD] * 4, mode="constant", value=PAD_VALUE)
-        theta = self.thetas[step].to(images.dtype)
-        grid = F.affine_grid(theta, list(padded.shape), align_corners=False)
-        # Zeros outside the padded canvas, as Lucent's translate and rotate fill with black.
-        return F.grid_sample(
-            padded, grid, mode="bilinear", padding_mode="zeros", align_corners=False
-        )
+        return warp(images, self.thetas[step])
+
+
+def warp(images: Tensor, theta: Tensor) -> Tensor:
+    """Pad, then resample each image through its (2, 3) map `theta[i]` (one step's warps)."""
+    padded = F.pad(images, [PAD] * 4, mode="constant", value=PAD_VALUE)
+    grid = F.affine_grid(theta.to(images.dtype), list(padded.shape), align_corners=False)
+    # Zeros outside the padded canvas, as Lucent's translate and rotate fill with black.
+    return F.grid_sample(padded, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

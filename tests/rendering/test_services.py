@@ -194,3 +194,21 @@ def test_out_of_range_units_are_refused(inceptionv1) -> None:
         render_jobs_create(
             layer=_layer(inceptionv1), technique="channel", units=[256], enqueue=False
         )
+
+
+def test_jobs_hold_whole_device_batches(inceptionv1, settings) -> None:
+    settings.RENDER_BATCH_SIZE = settings.RENDER_UNITS_PER_JOB = 0
+    settings.RENDER_BATCHES_PER_JOB = 0
+    settings.RENDER_DEVICE = "cuda"  # sized where jobs are created: no GPU needed for that
+    assert (services.render_batch_size(), services.render_units_per_job()) == (256, 1024)
+    settings.RENDER_DEVICE = "cpu"
+    assert (services.render_batch_size(), services.render_units_per_job()) == (8, 64)
+    settings.RENDER_BATCH_SIZE, settings.RENDER_UNITS_PER_JOB = 6, 20
+    assert services.render_units_per_job() == 24  # rounded up to whole batches
+    assert services.render_units_per_job(variants=2) == 21  # batches of 3 units of 2 images
+    settings.RENDER_UNITS_PER_JOB, settings.RENDER_BATCHES_PER_JOB = 0, 2
+    jobs = render_jobs_create(
+        layer=_layer(inceptionv1), technique="channel", units=range(30), params={"steps": 2},
+        enqueue=False,
+    )  # fmt: skip
+    assert [(j.unit_start, j.unit_stop) for j in jobs] == [(0, 12), (12, 24), (24, 30)]
