@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -20,6 +21,22 @@ Objective = Callable[[Tensor, Tensor], Tensor]  # (activations, units) -> one va
 
 # Report progress every this many steps: often enough for a heartbeat, rare enough to be free.
 PROGRESS_EVERY = 8
+
+
+def model_forward(
+    preprocess: Any, forward: Any, autocast_dtype: torch.dtype | None, images: Tensor
+) -> Any:
+    """The model's activations for [0, 1] images: its preprocessing, NHWC, the optional
+    autocast. NHWC: oneDNN and cuDNN convolutions and pooling prefer it (CPU max-pooling runs
+    6x faster); measured 12% less time per step on the 2-core CPU."""
+    images = preprocess(images).contiguous(memory_format=torch.channels_last)
+    autocast = (
+        torch.autocast(device_type=images.device.type, dtype=autocast_dtype)
+        if autocast_dtype is not None
+        else nullcontext()
+    )
+    with autocast:
+        return forward(images)
 
 
 @dataclass(frozen=True)
@@ -43,17 +60,7 @@ class Problem:
             images = torch.cat([images, self.companion])
         if step is not None and self.schedule is not None:
             images = self.schedule.apply(images, step)
-        # NHWC: oneDNN and cuDNN convolutions and pooling prefer it (CPU max-pooling runs
-        # 6x faster); measured 12% less time per step on the 2-core CPU.
-        images = self.preprocess(images).contiguous(memory_format=torch.channels_last)
-        autocast = (
-            torch.autocast(device_type=images.device.type, dtype=self.autocast_dtype)
-            if self.autocast_dtype is not None
-            else nullcontext()
-        )
-        with autocast:
-            acts = self.forward(images)
-        return self.score(acts)
+        return self.score(model_forward(self.preprocess, self.forward, self.autocast_dtype, images))
 
 
 @dataclass
@@ -107,14 +114,7 @@ class CompiledStep:
         images = spectrum_images(spectrum, scale, color, self.size)
         if theta is not None:
             images = warp(images, theta)
-        images = self.preprocess(images).contiguous(memory_format=torch.channels_last)
-        autocast = (
-            torch.autocast(device_type=images.device.type, dtype=self.autocast_dtype)
-            if self.autocast_dtype is not None
-            else nullcontext()
-        )
-        with autocast:
-            acts = self.forward(images)
+        acts = model_forward(self.preprocess, self.forward, self.autocast_dtype, images)
         return -self.objective(acts, units).sum()
 
     def __call__(
