@@ -37,7 +37,7 @@ from rendering.engine.examples import ExamplesState, collect_examples
 from rendering.engine.zoo import LoadedModel
 from rendering.models import Dataset, RenderJob, UnitExamples
 from rendering.params import params_hash, render_params
-from rendering.services import RenderRefused, render_device, render_jobs_create
+from rendering.services import RenderRefused, layers_named, render_device, render_jobs_create
 
 CHUNK_IMAGES = 256  # images between checkpoints of a pass
 
@@ -51,12 +51,7 @@ def examples_jobs_create(
     enqueue: bool = True,
 ) -> list[RenderJob]:
     """A job for one pass of `dataset` through `layers` (default: every layer) of `model`."""
-    known = {layer.name: layer for layer in model.layers.all()}
-    chosen = list(layers) if layers else list(known)
-    unknown = [name for name in chosen if name not in known]
-    if unknown:
-        raise RenderRefused(f"{model} has no layer {', '.join(unknown)}")
-    ordered = sorted({known[name] for name in chosen}, key=lambda layer: layer.order)
+    ordered = sorted(set(layers_named(model, layers)), key=lambda layer: layer.order)
     params = {
         "dataset": dataset.slug,
         "manifest_sha256": dataset.manifest_sha256,

@@ -135,6 +135,17 @@ def _rendered_units(layer: Layer, technique: Technique, phash: str) -> set[int]:
     )
 
 
+def layers_named(model: NetworkModel, names: Sequence[str] | None) -> list[Layer]:
+    """The layers of `model` that `names` name, in that order (default: every layer); refused
+    when one names no layer of the model."""
+    known = {layer.name: layer for layer in model.layers.all()}
+    chosen = list(names) if names else list(known)
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        raise RenderRefused(f"{model} has no layer {', '.join(unknown)}")
+    return [known[name] for name in chosen]
+
+
 def render_jobs_create(
     *,
     layer: Layer,

@@ -21,26 +21,19 @@ from rendering.engine.zoo import LoadedModel
 from rendering.models import RenderJob, TuningCurve
 from rendering.params import params_hash, render_params
 from rendering.plots import tuning_svg
-from rendering.services import RenderRefused, render_device, render_jobs_create
+from rendering.services import layers_named, render_device, render_jobs_create
 
 
 def tuning_jobs_create(
     *, model: NetworkModel, layers: Sequence[str] | None = None, enqueue: bool = True
 ) -> list[RenderJob]:
-    known = {layer.name: layer for layer in model.layers.all()}
-    chosen = list(layers) if layers else list(known)
-    unknown = [name for name in chosen if name not in known]
-    if unknown:
-        raise RenderRefused(f"{model} has no layer {', '.join(unknown)}")
     jobs: list[RenderJob] = []
     params = {"size": model.input_size}
     phash = params_hash(render_params("tuning", params))
-    for name in chosen:
-        if TuningCurve.objects.filter(unit__layer=known[name], params_hash=phash).exists():
+    for layer in layers_named(model, layers):
+        if TuningCurve.objects.filter(unit__layer=layer, params_hash=phash).exists():
             continue
-        jobs += render_jobs_create(
-            layer=known[name], technique="tuning", params=params, enqueue=enqueue
-        )
+        jobs += render_jobs_create(layer=layer, technique="tuning", params=params, enqueue=enqueue)
     return jobs
 
 
