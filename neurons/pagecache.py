@@ -16,7 +16,7 @@ always get a fresh page.
 import hashlib
 import re
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -26,9 +26,6 @@ from django.utils import timezone
 from django.utils.cache import get_conditional_response, set_response_etag
 
 from microscope_site.database_down import database_unavailable
-
-if TYPE_CHECKING:
-    from neurons.models import Unit
 
 TIMEOUT_S = 24 * 3600
 _MODEL_PAGE = re.compile(
@@ -58,31 +55,28 @@ def content_version(path: str) -> str | None:
     return _content_version(path)[0]
 
 
-def _content_version(path: str) -> tuple[str | None, "Unit | None"]:
-    """`content_version`, and for a unit's page the unit (with its layer and model), which the
-    same query gives: the view takes it from `page_unit` instead of asking again."""
-    from neurons.models import NetworkModel
-    from neurons.selectors import catalogue_version, unit_current
+def _content_version(path: str) -> tuple[str | None, int | None]:
+    """`content_version`, and for a unit's page the unit's id, which the same query gives."""
+    from neurons.selectors import catalogue_version, page_version
 
     if path in _ZOO_PAGES:
         return catalogue_version(), None
     match = _MODEL_PAGE.match(path)
     if match is None:
         return None, None
-    ref = match["slug"] + (f"@{match['version']}" if match["version"] else "")
+    slug, version = match["slug"], match["version"] or ""
     if match["layer"] is not None:
-        unit = unit_current(ref, match["layer"], int(match["index"]))
-        if unit is not None:
-            model = unit.layer.model
-            return f"{model.pk}.{model.content_version}.{unit.discussion_version}", unit
+        found = page_version(slug, version, match["layer"], int(match["index"]))
+        if found is not None:
+            return (
+                f"{found.model_id}.{found.content_version}.{found.discussion_version}",
+                found.unit_id,
+            )
         # Not a current name (an alias the view redirects, or a 404): the model's version.
-    models = NetworkModel.objects.filter(slug=match["slug"], status=NetworkModel.Status.READY)
-    if match["version"]:
-        models = models.filter(version=match["version"])
-    found = models.order_by("-created", "-pk").values_list("pk", "content_version").first()
+    found = page_version(slug, version)
     if found is None:
         return None, None  # unknown or renamed: the view answers (404 or 301)
-    return f"{found[0]}.{found[1]}", None
+    return f"{found.model_id}.{found.content_version}", None
 
 
 def cached_response(key: str) -> HttpResponse | None:
@@ -102,8 +96,9 @@ def response_keep(key: str, response: HttpResponse, headers: Iterable[str]) -> N
     cache.set(key, (response.content, kept), TIMEOUT_S)
 
 
-def page_unit(request: HttpRequest) -> "Unit | None":
-    """The unit `PageCache` found for this request's unit page while building its key."""
+def page_unit_id(request: HttpRequest) -> int | None:
+    """The id of the unit `PageCache` found for this request's unit page while building its
+    key (None when it did not look, or the names were not current)."""
     return getattr(request, _PAGE_UNIT, None)
 
 
@@ -143,9 +138,9 @@ class PageCache:
             return None
         if settings.SESSION_COOKIE_NAME in request.COOKIES:
             return None
-        version, unit = _content_version(request.path)
+        version, unit_id = _content_version(request.path)
         if version is None:
             return None
-        setattr(request, _PAGE_UNIT, unit)
+        setattr(request, _PAGE_UNIT, unit_id)
         raw = f"{request.build_absolute_uri()}|{version}|{timezone.now().date()}"
         return "page:" + hashlib.sha256(raw.encode()).hexdigest()

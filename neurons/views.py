@@ -20,7 +20,7 @@ from neurons.models import NetworkModel, Unit
 from neurons.pagecache import (
     cached_response,
     page_cacheable,
-    page_unit,
+    page_unit_id,
     response_keep,
 )
 from neurons.panels import page_contents
@@ -106,8 +106,11 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
     found = selectors.layer_get_or_alias(network, layer)
     if found.name != layer:
         return redirect("neurons:layer", model=model, layer=found.name, permanent=True)
-    page = Paginator(found.units.all(), UNITS_PER_PAGE).get_page(request.GET.get("page"))
-    units = list(page.object_list)
+    # A layer's units are indices 0 … num_units - 1: a page is a range of indices, and the
+    # paginator needs no COUNT query.
+    page = Paginator(range(found.num_units), UNITS_PER_PAGE).get_page(request.GET.get("page"))
+    start = (page.number - 1) * UNITS_PER_PAGE
+    units = list(found.units.filter(index__gte=start, index__lt=start + UNITS_PER_PAGE))
     nav_layers = selectors.model_layers(network)
     previous_layer, next_layer = selectors.layer_neighbours(nav_layers, found.name)
     context = {
@@ -115,6 +118,7 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
         "network": network,
         "layer": found,
         "page": page,
+        "units": units,
         "model_ref": model,
         "newer": _newer(network, model),
         "page_units": f"{units[0].index}–{units[-1].index}" if units else "",
@@ -149,7 +153,8 @@ def _unit_context(
 
 @page_cacheable
 def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> HttpResponse:
-    unit = page_unit(request) or selectors.unit_at(model, layer, index)
+    unit_id = page_unit_id(request)  # the page cache's key query found it
+    unit = selectors.unit_by_id(unit_id) if unit_id else selectors.unit_at(model, layer, index)
     network, found = unit.layer.model, unit.layer
     if found.name != layer:
         url = reverse("neurons:unit", kwargs={"model": model, "layer": found.name, "index": index})

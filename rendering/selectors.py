@@ -343,19 +343,32 @@ def unit_contents(unit: Unit) -> dict[str, bool]:
 
 
 def layer_contents(layer: Layer) -> dict[str, bool]:
-    """Which techniques of the layer grid have anything for some unit of `layer`: one query."""
-    from django.db.models import Exists, OuterRef
+    """Which techniques of the layer grid have anything for some unit of `layer`: one query.
 
-    layer_ref = OuterRef("pk")
-    checks = {
-        f"has_{slug}": Exists(
-            Render.objects.filter(layer=layer_ref, technique__slug=slug, unit__isnull=False)
+    Plain SQL, like `unit_contents`: the ORM's EXISTS subqueries cost ~3 ms of CPU to build,
+    on every layer page built."""
+    from django.db import connection
+
+    from neurons.models import Technique
+
+    renders = tuple(t for t in layer.grid_techniques if t in RENDER_TABS)
+    checks = [
+        f"SELECT %s WHERE EXISTS (SELECT 1 FROM {Render._meta.db_table} WHERE layer_id = %s"
+        f" AND technique_id = (SELECT id FROM {Technique._meta.db_table} WHERE slug = %s)"
+        " AND unit_id IS NOT NULL)"
+        for _ in renders
+    ]
+    params: list[Any] = [p for slug in renders for p in (slug, layer.pk, slug)]
+    if "examples" in layer.grid_techniques:
+        checks.append(
+            f"SELECT %s WHERE EXISTS (SELECT 1 FROM {UnitExamples._meta.db_table} e"
+            f" JOIN {Unit._meta.db_table} u ON u.id = e.unit_id WHERE u.layer_id = %s)"
         )
-        for slug in RENDER_TABS
-    }
-    checks["has_examples"] = Exists(UnitExamples.objects.filter(unit__layer=layer_ref))
-    row = Layer.objects.filter(pk=layer.pk).annotate(**checks).values(*checks).first() or {}
-    return {slug: bool(row.get(f"has_{slug}")) for slug in layer.grid_techniques}
+        params += ["examples", layer.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(checks), params)
+        found = {row[0] for row in cursor.fetchall()}
+    return {slug: slug in found for slug in layer.grid_techniques}
 
 
 def unit_technique_renders(unit: Unit, technique: str) -> list[Render]:
@@ -367,9 +380,31 @@ def unit_technique_renders(unit: Unit, technique: str) -> list[Render]:
     )
 
 
+def _model_has_active_jobs(model_id: int, technique: str) -> bool:
+    """Whether any queued or running job of `technique` works on a layer of the model: every
+    job that can fill a unit's tab does. Plain SQL (~0.15 ms of CPU against ~1 ms for the
+    ORM's), as every unit page built asks it."""
+    from django.db import connection
+
+    from neurons.models import Technique
+
+    statuses = list(RenderJob.ACTIVE)
+    sql = (
+        f"SELECT EXISTS (SELECT 1 FROM {RenderJob._meta.db_table} j"
+        f" JOIN {Layer._meta.db_table} l ON l.id = j.layer_id"
+        f" JOIN {Technique._meta.db_table} t ON t.id = j.technique_id"
+        f" WHERE l.model_id = %s AND t.slug = %s AND j.status IN ({', '.join(['%s'] * len(statuses))}))"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [model_id, technique, *statuses])
+        return bool(cursor.fetchone()[0])
+
+
 def technique_active_job(unit: Unit, technique: str) -> RenderJob | None:
     """The queued or running job that will fill this tab of `unit`, if any."""
     layer = unit.layer
+    if not _model_has_active_jobs(layer.model_id, technique):
+        return None  # the usual answer, found without building the queries below
     jobs = RenderJob.objects.filter(technique__slug=technique, status__in=RenderJob.ACTIVE)
     if technique in RENDER_TABS:
         return (

@@ -45,13 +45,15 @@ def tinynet(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 @pytest.fixture(autouse=True)
 def _empty_cache() -> None:
-    """Rate limits and cached pages live in the cache: every test starts with an empty one."""
+    """Rate limits, cached pages and page fragments live in the caches: every test starts with
+    empty ones."""
     from django.conf import settings
 
     if settings.configured:  # tests/engine also runs without Django (-p no:django)
-        from django.core.cache import cache
+        from django.core.cache import caches
 
-        cache.clear()
+        for alias in settings.CACHES:
+            caches[alias].clear()
 
 
 @pytest.fixture

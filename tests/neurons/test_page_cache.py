@@ -8,9 +8,11 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
+from django.urls import reverse
 
 from neurons.models import NetworkModel, Technique, Unit
-from neurons.services import model_import, model_touch
+from neurons.selectors import PageVersion, model_get, page_version, unit_current
+from neurons.services import model_import, model_touch, unit_touch
 from rendering.connections import connection_jobs_create
 from rendering.engine.zoo import WeightsSpec
 from rendering.models import Connection, Render
@@ -19,10 +21,11 @@ from rendering.services import render_job_run
 pytestmark = pytest.mark.django_db
 
 UNIT_URL = "/models/tinynet/conv2/5/"
-# Measured on an unversioned unit URL: the unit with its layer and model (the page cache's
-# key, which the view reuses), which tabs have content (one query), the model's layers (the
-# navigation), the tab's active job, the tab's content (renders: one query), and the
-# annotations panel's public notes and comments. Only the open tab is built.
+# Measured on an unversioned unit URL: the page cache's key (the versions, and the unit's id,
+# which the view reuses), the unit with its layer and model, which tabs have content (one
+# query), the model's layers (the navigation), whether the model has active jobs of the tab's
+# technique, the tab's content (renders: one query), and whether the unit has notes or
+# comments (the annotations panel asks for them only then). Only the open tab is built.
 # It must not grow with what the unit has.
 UNIT_PAGE_QUERIES = 7
 # The connections tab: its rows, then every connected unit's thumbnail in one query.
@@ -103,6 +106,13 @@ def test_the_unit_page_costs_the_same_few_queries_with_or_without_connections(
         html = client.get(UNIT_URL).content.decode()  # opens on its only content
     assert re.search(r'data-tab="connections" aria-current="page"', html)
     assert "Inputs" in html and 'href="/models/tinynet/conv1/' in html
+    row = Connection.objects.get(unit=unit, direction="in")
+    shown = re.findall(r'<li><a href="([^"]+)">', html[html.index('<ol class="connected">') :])
+    assert shown[: len(row.other_indices[:12])] == [
+        reverse("neurons:unit", kwargs={"model": "tinynet", "layer": "conv1", "index": index})
+        + "?technique=connections"
+        for index in row.other_indices[:12]
+    ]
     assert len(connected.captured_queries) == len(bare.captured_queries) + 1
 
 
@@ -236,3 +246,63 @@ def test_a_changed_page_gets_a_new_etag(client: Client, tiny: NetworkModel) -> N
     response = client.get(UNIT_URL, HTTP_IF_NONE_MATCH=etag)
     assert response.status_code == 200 and response["ETag"] != etag
     assert "curve detector" in response.content.decode()
+
+
+def test_the_key_query_finds_what_the_orm_finds(tiny: NetworkModel) -> None:
+    """`page_version` (plain SQL) names the unit and model `unit_current` and `model_get` name:
+    the newest ready version, a version asked for, and nothing for names that are not current."""
+    older = tiny
+    newer = model_import(registry_key="tinynet", weights=WeightsSpec("random", seed=2))
+    importing = model_import(registry_key="tinynet", weights=WeightsSpec("random", seed=3))
+    NetworkModel.objects.filter(pk=importing.pk).update(status=NetworkModel.Status.IMPORTING)
+    model_touch(newer.pk)
+    for model in (older, newer):
+        model.refresh_from_db()
+    for ref, model in (("tinynet", newer), (f"tinynet@{older.version}", older)):
+        slug, _, version = ref.partition("@")
+        unit = unit_current(ref, "conv2", 5)
+        assert unit is not None and unit.layer.model == model
+        assert page_version(slug, version, "conv2", 5) == PageVersion(
+            model.pk, model.content_version, unit.pk, unit.discussion_version
+        )
+        assert page_version(slug, version) == PageVersion(model.pk, model.content_version)
+        assert model_get(ref) == model
+    assert page_version("tinynet", "", "conv2", 10_000) is None
+    assert page_version("tinynet", "", "no_such_layer", 0) is None
+    assert page_version("tinynet", importing.version, "conv2", 5) is None
+    assert page_version("no-such-model", "") is None
+
+
+def test_a_comment_makes_only_its_units_page_a_miss(
+    client: Client, tiny: NetworkModel, django_assert_max_num_queries: Any
+) -> None:
+    other = UNIT_URL.replace("/5/", "/6/")
+    for url in (UNIT_URL, other):
+        client.get(url)
+    unit_touch(_unit(tiny, "conv2", 5).pk)
+    assert client.get(UNIT_URL)["X-Page-Cache"] == "miss"
+    with django_assert_max_num_queries(CACHED_PAGE_QUERIES):
+        assert client.get(other)["X-Page-Cache"] == "hit"
+
+
+@pytest.mark.parametrize("url", ["/models/tinynet/", "/models/tinynet/conv2/", UNIT_URL])
+def test_the_kept_layer_navigation_shows_a_change_at_once(
+    client: Client, tiny: NetworkModel, url: str
+) -> None:
+    """The navigation is kept per process (the `fragments` cache) under the model's content
+    version: a change to the model or a layer is in the next page built."""
+
+    def nav() -> str:
+        html = client.get(url).content.decode()
+        start = html.index('<nav class="modelnav"')
+        return html[start : html.index("</nav>", start)]
+
+    assert "Tiny renamed" not in nav() and ">conv2</a>" in nav()
+    tiny.refresh_from_db()
+    tiny.display_name = "Tiny renamed"
+    tiny.save()
+    layer = tiny.layers.get(name="conv1")
+    layer.num_units = 99
+    layer.save()
+    shown = nav()
+    assert "Tiny renamed" in shown and "<small>99</small>" in shown

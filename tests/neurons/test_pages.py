@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from neurons.models import NetworkModel, Technique, Unit
@@ -42,6 +43,23 @@ def test_layer_page_lists_units_and_pages(client: Client, inceptionv1: NetworkMo
     assert "page 1 of 3" in html
     second = client.get("/models/inceptionv1/mixed4c/?page=3").content.decode()
     assert 'href="/models/inceptionv1/mixed4c/447/"' in second
+
+
+@pytest.mark.parametrize("ref", ["inceptionv1", "inceptionv1@{version}"])
+@pytest.mark.parametrize(("page", "first", "stop"), [(1, 0, 200), (3, 400, 512), (99, 400, 512)])
+def test_a_layer_pages_grid_links_exactly_its_units(
+    client: Client, inceptionv1: NetworkModel, ref: str, page: int, first: int, stop: int
+) -> None:
+    """The grid's links are the units' own URLs (as `reverse` writes them), one per unit of
+    the page, in order; a page past the end shows the last."""
+    ref = ref.format(version=inceptionv1.version)
+    html = client.get(f"/models/{ref}/mixed4c/?page={page}").content.decode()
+    grid = html[html.index('<ul class="grid"') :]
+    linked = re.findall(r'<li><a href="([^"?]+)(?:\?[^"]*)?">', grid)
+    assert linked == [
+        reverse("neurons:unit", kwargs={"model": ref, "layer": "mixed4c", "index": index})
+        for index in range(first, stop)
+    ]
 
 
 def test_unit_page_and_its_versioned_permalink_show_the_same_unit(
