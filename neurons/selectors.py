@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.core.cache import caches
 from django.db import connection
 from django.db.models import Count, F, QuerySet, Subquery, Sum, Window
 from django.db.models.functions import Lower, RowNumber
@@ -222,9 +223,16 @@ class LayerStep:
 
 
 def model_layers(model: NetworkModel) -> list[LayerStep]:
-    """The model's layers in order, for the navigation every model page carries: one query."""
-    rows = model.layers.order_by("order").values_list("name", "num_units", "kind")
-    return [LayerStep(name, units, kind) for name, units, kind in rows]
+    """The model's layers in order, for the navigation every model page carries: one query,
+    and none where this process has kept them for the model's content version (a changed
+    layer changes it: `neurons.signals`)."""
+    key = f"model-layers:{model.pk}:{model.content_version}"
+    kept: list[LayerStep] | None = caches["fragments"].get(key)
+    if kept is None:
+        rows = model.layers.order_by("order").values_list("name", "num_units", "kind")
+        kept = [LayerStep(name, units, kind) for name, units, kind in rows]
+        caches["fragments"].set(key, kept)
+    return kept
 
 
 def layer_neighbours(layers: list[LayerStep], name: str) -> tuple[str | None, str | None]:

@@ -141,12 +141,15 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
 def _unit_context(
     request: HttpRequest, model: str, network: NetworkModel, unit: Unit
 ) -> dict[str, Any]:
-    versioned_url = request.build_absolute_uri(unit.get_versioned_url())
+    versioned_path = unit.get_versioned_url()
+    versioned_url = request.build_absolute_uri(versioned_path)
     return {
         "network": network,
         "layer": unit.layer,
         "unit": unit,
         "model_ref": model,
+        "versioned_path": versioned_path,
+        "versioned_url": versioned_url,
         "cite": _cite(request, unit_citation(unit, url=versioned_url, accessed=_today())),
     }
 
@@ -165,8 +168,9 @@ def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> Htt
     nav_layers = selectors.model_layers(network)
     previous_layer, next_layer = selectors.layer_neighbours(nav_layers, found.name)
     here = {"model": model, "layer": found.name}
+    about = _unit_context(request, model, network, unit)
     context = {
-        **_unit_context(request, model, network, unit),
+        **about,
         **contents,
         "newer": _newer(network, model),
         "nav_layers": nav_layers,
@@ -181,9 +185,7 @@ def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> Htt
         ),
         "oembed_url": request.build_absolute_uri(reverse("oembed"))
         + "?"
-        + urlencode(
-            {"url": request.build_absolute_uri(unit.get_versioned_url()), "format": "json"}
-        ),
+        + urlencode({"url": about["versioned_url"], "format": "json"}),
     }
     return render(request, "neurons/unit_detail.html", context)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.test import Client
 from django.urls import reverse
 
@@ -21,11 +21,12 @@ from rendering.services import render_job_run
 pytestmark = pytest.mark.django_db
 
 UNIT_URL = "/models/tinynet/conv2/5/"
-# Measured on an unversioned unit URL: the page cache's key (the versions, and the unit's id,
-# which the view reuses), the unit with its layer and model, which tabs have content (one
-# query), the model's layers (the navigation), whether the model has active jobs of the tab's
-# technique, the tab's content (renders: one query), and whether the unit has notes or
-# comments (the annotations panel asks for them only then). Only the open tab is built.
+# Measured on an unversioned unit URL, every cache empty: the page cache's key (the versions,
+# and the unit's id, which the view reuses), the unit with its layer and model, which tabs
+# have content (one query), the model's layers (the navigation; then kept per process),
+# whether the model has active jobs of the tab's technique, the tab's content (renders: one
+# query), and whether the unit has notes or comments (the panel asks for them only then).
+# Only the open tab is built.
 # It must not grow with what the unit has.
 UNIT_PAGE_QUERIES = 7
 # The connections tab: its rows, then every connected unit's thumbnail in one query.
@@ -62,6 +63,12 @@ def _render(unit: Unit, technique: str, variant: int = 0, *, params_hash: str = 
     )
 
 
+def _caches_clear() -> None:
+    """Every cache, the pages' and each process's kept fragments: a page built from nothing."""
+    for alias in settings.CACHES:
+        caches[alias].clear()
+
+
 def _connections(model: NetworkModel) -> None:
     """conv1 → conv2 (and conv2 → logits) weights for every unit of those layers, as the
     connections jobs store them."""
@@ -82,7 +89,7 @@ def test_the_unit_page_costs_the_same_few_queries_with_or_without_renders(
     for variant in range(3):
         _render(unit, "diversity", variant)
     _render(unit, "negative")
-    cache.clear()
+    _caches_clear()
     with django_assert_max_num_queries(UNIT_PAGE_QUERIES) as rich:
         html = client.get(UNIT_URL + "?technique=diversity").content.decode()
     assert html.count("Diversity visualization of conv2:5") == 3  # only the open tab's renders
@@ -101,7 +108,7 @@ def test_the_unit_page_costs_the_same_few_queries_with_or_without_connections(
     _connections(tiny)
     unit = _unit(tiny, "conv2", 5)
     assert Connection.objects.filter(unit=unit, direction="in").count() == 1
-    cache.clear()
+    _caches_clear()
     with django_assert_max_num_queries(CONNECTED_UNIT_PAGE_QUERIES) as connected:
         html = client.get(UNIT_URL).content.decode()  # opens on its only content
     assert re.search(r'data-tab="connections" aria-current="page"', html)
