@@ -23,6 +23,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from annotations.bidi import strip_bidi
 from annotations.models import ApiToken
 from microscope_site.errors import Refused
+from microscope_site.rows import unique_or_none
 
 KEYWORD = "Token"
 SECRET_PREFIX = "msc_"
@@ -86,7 +87,7 @@ def token_check(secret: str) -> ApiToken | None:
     if not secret.startswith(SECRET_PREFIX):
         return None
     prefix = secret[len(SECRET_PREFIX) : len(SECRET_PREFIX) + PREFIX_LENGTH]
-    token = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
+    token = unique_or_none(ApiToken.objects.select_related("user").filter(prefix=prefix))
     if token is None or not hmac.compare_digest(token.secret_sha256, secret_hash(secret)):
         return None
     now = timezone.now()

@@ -10,6 +10,7 @@ from django.db.models.functions import Lower, RowNumber
 from django.http import Http404
 
 from microscope_site.errors import Moved
+from microscope_site.rows import unique_or_none
 from neurons.models import Layer, NetworkModel, Rename, Unit
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def _renamed_layer(model: NetworkModel, name: str) -> None:
 
 
 def layer_get(model: NetworkModel, name: str) -> Layer:
-    layer = model.layers.filter(name=name).first()
+    layer = unique_or_none(model.layers.filter(name=name))
     if layer is None:
         _renamed_layer(model, name)
         raise Http404(f"{model} has no layer {name!r}")
@@ -114,7 +115,7 @@ def layer_by_shorthand(model: NetworkModel, short: str) -> Layer:
 
 
 def unit_get(layer: Layer, index: int) -> Unit:
-    unit = layer.units.filter(index=index).select_related("layer__model").first()
+    unit = unique_or_none(layer.units.filter(index=index).select_related("layer__model"))
     if unit is None:
         raise Http404(f"{layer} has units 0–{layer.num_units - 1}, not {index}")
     return unit
