@@ -18,7 +18,10 @@ BACKEND = "microscope_site.cache.ResilientRedisCache"
 
 
 def _caches(url: str, **options: Any) -> dict[str, Any]:
-    return {"default": {"BACKEND": BACKEND, "LOCATION": url, "OPTIONS": options}}
+    """The site's caches with `default` on `url` (the per-process fragments stay as they are)."""
+    from django.conf import settings
+
+    return {**settings.CACHES, "default": {"BACKEND": BACKEND, "LOCATION": url, "OPTIONS": options}}
 
 
 def _outage_lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
