@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connection
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 
@@ -21,6 +20,7 @@ from annotations.models import (
     Profile,
     Report,
 )
+from microscope_site.rows import sql_row
 from neurons.models import NetworkModel, Unit
 
 User = AbstractBaseUser | AnonymousUser
@@ -168,10 +168,9 @@ def _unit_discussed(unit: Unit) -> tuple[bool, bool]:
         f"SELECT EXISTS (SELECT 1 FROM {NoteUnit._meta.db_table} WHERE unit_id = %s),"
         f" EXISTS (SELECT 1 FROM {Comment._meta.db_table} WHERE unit_id = %s)"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [unit.pk, unit.pk])
-        has_notes, has_comments = cursor.fetchone()
-    return bool(has_notes), bool(has_comments)
+    row = sql_row(sql, [unit.pk, unit.pk])
+    assert row is not None  # SELECT without FROM answers one row
+    return bool(row[0]), bool(row[1])
 
 
 def unit_annotations(unit: Unit, reader: User | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from django.db.models.functions import Lower, RowNumber
 from django.http import Http404
 
 from microscope_site.errors import Moved
-from microscope_site.rows import unique_or_none
+from microscope_site.rows import sql_row, sql_rows, unique_or_none
 from neurons.models import Layer, NetworkModel, Rename, Unit
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ class PageVersion:
 
 # The page cache asks this on every anonymous page, hit or miss. Written in SQL because the
 # ORM spends ~2 ms of CPU building this query (a subquery, three tables) and psycopg ~0.15 ms
-# running it; the columns are the models' own, and tests/neurons/test_pagecache.py checks the
+# running it; the columns are the models' own, and tests/neurons/test_page_cache.py checks the
 # answer against `unit_current` and `model_get`.
 _NEWEST_MODEL_SQL = (
     "SELECT id FROM {model} WHERE slug = %s AND status = %s{version}"
@@ -180,9 +180,7 @@ def page_version(
             f" AND u.{connection.ops.quote_name('index')} = %s"  # a keyword in SQLite
         )
         params += [layer_name, index]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    row = sql_row(sql, params)
     return PageVersion(*row) if row is not None else None
 
 
@@ -281,8 +279,6 @@ def unit_following_renames(model_ref: str, layer_name: str, index: int) -> Unit 
 
 def units_by_label(query: str) -> QuerySet[Unit]:
     """Units whose curator label matches: full-text on PostgreSQL, substring on SQLite."""
-    from django.db import connection
-
     units = Unit.objects.exclude(curator_label="").select_related("layer__model")
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchVector
@@ -299,9 +295,7 @@ def catalogue_version() -> str:
     import hashlib
 
     table = NetworkModel._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, content_version, status FROM {table} ORDER BY id")
-        rows = cursor.fetchall()
+    rows = sql_rows(f"SELECT id, content_version, status FROM {table} ORDER BY id")
     return hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
 
 
