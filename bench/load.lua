@@ -14,6 +14,11 @@
 -- answers whose X-Page-Cache header said hit or miss, the site's whole-page cache).
 -- Per-kind latency runs from request() to response() on a monotonic clock (LuaJIT's FFI),
 -- kept in 2 %-wide buckets, so its percentiles are within 2 % (wrk's own are exact).
+-- Then one line per WINDOW_S seconds of the run, counted from each thread's first request,
+-- all kinds together: where in the run the slow answers were (after a cache flush, the
+-- first seconds):
+--   load.lua window_s=<start>-<end> responses=<n> p50_ms=<x> p99_ms=<x> at_run_p99=<n>
+-- (at_run_p99: its answers as slow as the whole run's p99 or slower, within 2 %).
 
 local ffi = require("ffi")
 ffi.cdef([[
@@ -51,6 +56,8 @@ end
 load_keys = ""
 in_flight = nil -- the kind of the request waiting for its answer
 local LOG_STEP = math.log(1.02)
+local WINDOW_S = 5
+local first_us = nil -- this thread's first request: its windows count from there
 local kinds, weights, entries, total_weight = {}, {}, {}, 0
 local started_us, counter = 0, 0
 
@@ -139,6 +146,7 @@ function request()
   end
   bump("sent:" .. kind)
   in_flight, started_us = kind, now_us()
+  first_us = first_us or started_us
   return raw
 end
 
@@ -148,19 +156,20 @@ function response(status, headers, body)
     return
   end
   in_flight = nil
-  local elapsed = math.max(now_us() - started_us, 1)
+  local answered_us = now_us()
+  local elapsed = math.max(answered_us - started_us, 1)
   bump("status:" .. kind .. ":" .. status)
   local cached = headers["X-Page-Cache"] -- neurons.pagecache: "hit" or "miss"
   if cached == "hit" or cached == "miss" then
     bump("cache:" .. kind .. ":" .. cached)
   end
-  bump("latency:" .. kind .. ":" .. math.floor(math.log(elapsed) / LOG_STEP))
+  local bucket = math.floor(math.log(elapsed) / LOG_STEP)
+  bump("latency:" .. kind .. ":" .. bucket)
+  bump("window:" .. math.floor((answered_us - first_us) / (WINDOW_S * 1000000)) .. ":" .. bucket)
 end
 
-local function percentile(buckets, total, p)
-  if total == 0 then
-    return "nan"
-  end
+-- The bucket holding the `p`th percentile of `total` answers counted in `buckets`.
+local function percentile_bucket(buckets, total, p)
   local rank = math.max(1, math.ceil(p / 100 * total))
   local order = {}
   for bucket, _ in pairs(buckets) do
@@ -171,15 +180,55 @@ local function percentile(buckets, total, p)
   for _, bucket in ipairs(order) do
     seen = seen + buckets[bucket]
     if seen >= rank then
-      -- the bucket's geometric middle, in milliseconds
-      return string.format("%.2f", math.exp((bucket + 0.5) * LOG_STEP) / 1000)
+      return bucket
     end
   end
-  return "nan"
+  return nil
+end
+
+local function percentile(buckets, total, p)
+  local bucket = total > 0 and percentile_bucket(buckets, total, p) or nil
+  if bucket == nil then
+    return "nan"
+  end
+  -- the bucket's geometric middle, in milliseconds
+  return string.format("%.2f", math.exp((bucket + 0.5) * LOG_STEP) / 1000)
+end
+
+-- One line per window: its answers, their p50 and p99, and how many were as slow as the
+-- whole run's p99 or slower (within its 2 % bucket).
+local function windows_report(windows)
+  local all, total, order = {}, 0, {}
+  for window, buckets in pairs(windows) do
+    order[#order + 1] = window
+    for bucket, n in pairs(buckets) do
+      all[bucket] = (all[bucket] or 0) + n
+      total = total + n
+    end
+  end
+  if total == 0 then
+    return
+  end
+  table.sort(order)
+  local p99 = percentile_bucket(all, total, 99)
+  for _, window in ipairs(order) do
+    local buckets, responses, slow = windows[window], 0, 0
+    for bucket, n in pairs(buckets) do
+      responses = responses + n
+      if bucket >= p99 then
+        slow = slow + n
+      end
+    end
+    io.write(string.format(
+      "load.lua window_s=%d-%d responses=%d p50_ms=%s p99_ms=%s at_run_p99=%d\n",
+      window * WINDOW_S, (window + 1) * WINDOW_S, responses, percentile(buckets, responses, 50),
+      percentile(buckets, responses, 99), slow
+    ))
+  end
 end
 
 function done(summary, latency, requests)
-  local totals, order = {}, {}
+  local totals, order, windows = {}, {}, {}
   local function total_of(kind)
     local total = totals[kind]
     if total == nil then
@@ -189,23 +238,32 @@ function done(summary, latency, requests)
     end
     return total
   end
+  local function count(key, value)
+    local window, bucket = key:match("^window:(%d+):(%-?%d+)$")
+    if window ~= nil then
+      window, bucket = tonumber(window), tonumber(bucket)
+      windows[window] = windows[window] or {}
+      windows[window][bucket] = (windows[window][bucket] or 0) + value
+      return
+    end
+    local what, kind, detail = key:match("^(%a+):([a-z_]+):?(%w*)$")
+    local total = total_of(kind)
+    if what == "sent" then
+      total.sent = total.sent + value
+    elseif what == "cache" then
+      total.cache[detail] = (total.cache[detail] or 0) + value
+    elseif what == "status" then
+      local code = tonumber(detail)
+      total.statuses[code] = (total.statuses[code] or 0) + value
+      total.responses = total.responses + value
+    else
+      local latency_bucket = tonumber(detail)
+      total.buckets[latency_bucket] = (total.buckets[latency_bucket] or 0) + value
+    end
+  end
   for _, thread in ipairs(threads) do
     for key in thread:get("load_keys"):gmatch("%S+") do
-      local value = thread:get(key)
-      local what, kind, detail = key:match("^(%a+):([a-z_]+):?(%w*)$")
-      local total = total_of(kind)
-      if what == "sent" then
-        total.sent = total.sent + value
-      elseif what == "cache" then
-        total.cache[detail] = (total.cache[detail] or 0) + value
-      elseif what == "status" then
-        local code = tonumber(detail)
-        total.statuses[code] = (total.statuses[code] or 0) + value
-        total.responses = total.responses + value
-      else
-        local bucket = tonumber(detail)
-        total.buckets[bucket] = (total.buckets[bucket] or 0) + value
-      end
+      count(key, thread:get(key))
     end
     local cut_off = thread:get("in_flight")
     if cut_off ~= nil then
@@ -234,4 +292,5 @@ function done(summary, latency, requests)
       table.concat(parts, ","), total.cache["hit"] or 0, total.cache["miss"] or 0
     ))
   end
+  windows_report(windows)
 end

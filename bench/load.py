@@ -372,6 +372,66 @@ def lua_report_parse(output: str) -> dict[str, KindStats]:
     return stats
 
 
+@dataclass(frozen=True)
+class Window:
+    """Some seconds of a run, all kinds together, as load.lua counted them."""
+
+    start_s: int
+    end_s: int
+    responses: int
+    p50_ms: float
+    p99_ms: float
+    at_run_p99: int  # answers as slow as the whole run's p99 or slower
+
+
+_WINDOW_LINE = re.compile(
+    r"^load\.lua window_s=(?P<start>\d+)-(?P<end>\d+) responses=(?P<responses>\d+)"
+    r" p50_ms=(?P<p50>[\d.]+|nan) p99_ms=(?P<p99>[\d.]+|nan) at_run_p99=(?P<slow>\d+)$",
+    re.MULTILINE,
+)
+
+
+def lua_windows_parse(output: str) -> list[Window]:
+    """The `load.lua window_s=…` lines, in time order (none from an older load.lua)."""
+    windows = [
+        Window(
+            start_s=int(m["start"]),
+            end_s=int(m["end"]),
+            responses=int(m["responses"]),
+            p50_ms=float(m["p50"]),
+            p99_ms=float(m["p99"]),
+            at_run_p99=int(m["slow"]),
+        )
+        for m in _WINDOW_LINE.finditer(output)
+    ]
+    return sorted(windows, key=lambda window: window.start_s)
+
+
+def windows_lines(windows: Sequence[Window]) -> list[str]:
+    """The run's time line: where its slowest answers were (the first seconds after a cache
+    flush, or all along). The last window may be short: wrk stops mid-way."""
+    if not windows:
+        return []
+    lines = [
+        f"{'seconds':<13} {'answers':>10} {'req/s':>10} {'p50 ms':>10} {'p99 ms':>10}"
+        f" {'at run p99':>10}"
+    ]
+    for w in windows:
+        span = f"{w.start_s}-{w.end_s}"
+        rate = w.responses / (w.end_s - w.start_s)
+        lines.append(
+            f"{span:<13} {w.responses:>10} {rate:>10.1f} {w.p50_ms:>10.1f}"
+            f" {w.p99_ms:>10.1f} {w.at_run_p99:>10}"
+        )
+    slow = sum(w.at_run_p99 for w in windows)
+    first = windows[0].at_run_p99
+    lines.append(
+        "time line: answers by when they came; at run p99: answers as slow as the phase's"
+        f" p99 or slower, within 2 % ({first} of {slow} in the first window)"
+    )
+    return lines
+
+
 def summary_line(totals: WrkTotals, kinds: Mapping[str, KindStats], name: str = "summary") -> str:
     status_5xx = sum(k.status_5xx for k in kinds.values())
     return (
@@ -802,6 +862,7 @@ def report(
     totals: WrkTotals,
     kinds: Mapping[str, KindStats],
     *,
+    windows: Sequence[Window] = (),
     elapsed: float,
     cpu: CpuUse,
     connections: int,
@@ -832,6 +893,8 @@ def report(
             f"{kind} {'/'.join(map(str, sorted(codes)))}" for kind, codes in EXPECTED.items()
         )
     )
+    for line in windows_lines(windows):
+        print(line)
     print(
         f"overall (wrk): {totals.requests} answers in {elapsed:.0f} s, {totals.requests_per_s:.1f}"
         f" req/s, p50 {totals.p50_ms:.1f} ms, p99 {totals.p99_ms:.1f} ms, errors"
@@ -950,6 +1013,7 @@ def main() -> None:
         report(
             totals,
             kinds,
+            windows=lua_windows_parse(output),
             elapsed=elapsed,
             cpu=cpu,
             connections=args.connections,

@@ -117,6 +117,25 @@ def test_the_page_cache_hit_rate_is_shown_for_pages_it_keeps() -> None:
     assert load.lua_report_parse(WRK_OUTPUT)["api_list"].page_cache == "-"
 
 
+def test_the_time_line_says_when_the_slow_answers_came() -> None:
+    output = (
+        "load.lua window_s=5-10 responses=900 p50_ms=300.00 p99_ms=420.00 at_run_p99=2\n"
+        "load.lua window_s=0-5 responses=500 p50_ms=480.00 p99_ms=650.00 at_run_p99=150\n"
+        "load.lua window_s=10-15 responses=1800 p50_ms=170.00 p99_ms=230.00 at_run_p99=0\n"
+    )
+    windows = load.lua_windows_parse(output)
+    assert [(w.start_s, w.end_s, w.responses, w.at_run_p99) for w in windows] == [
+        (0, 5, 500, 150),
+        (5, 10, 900, 2),
+        (10, 15, 1800, 0),
+    ]
+    lines = load.windows_lines(windows)
+    assert lines[1].split() == ["0-5", "500", "100.0", "480.0", "650.0", "150"]
+    assert lines[3].split()[:3] == ["10-15", "1800", "360.0"]
+    assert lines[-1].endswith("(150 of 152 in the first window)")
+    assert load.windows_lines(load.lua_windows_parse(WRK_OUTPUT)) == []  # an older load.lua
+
+
 def test_wrk_output_without_load_lua_lines_is_refused() -> None:
     with pytest.raises(ValueError, match="no `load.lua kind="):
         load.lua_report_parse(WRK_OUTPUT.split("load.lua")[0])
@@ -347,5 +366,9 @@ def test_load_lua_counts_every_answer_under_its_kind(site: str, tmp_path: Path) 
     assert totals.error_counts.get("non-2xx/3xx") == kinds["broken"].responses
     assert all(k.no_response == 0 and k.sent >= k.responses > 0 for k in kinds.values())
     assert all(k.page_cache == "-" for k in kinds.values())  # no X-Page-Cache header here
+    windows = load.lua_windows_parse(done.stdout)  # a 1 s run: one 5 s window
+    assert [(w.start_s, w.end_s) for w in windows] == [(0, 5)]
+    assert windows[0].responses == totals.requests
+    assert 1 <= windows[0].at_run_p99 <= totals.requests
     numbered = [str(post["body"]) for post in _Site.posts]
     assert len(set(numbered)) == len(numbered)  # "{n}" became a different number each time
