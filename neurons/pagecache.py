@@ -84,16 +84,18 @@ def cached_response(key: str) -> HttpResponse | None:
     hit = cache.get(key)
     if hit is None:
         return None
-    content, headers = hit
-    response = HttpResponse(content, headers=headers)
+    content, headers, *kept_status = hit  # entries kept before the status was: all 200
+    response = HttpResponse(content, headers=headers, status=kept_status[0] if kept_status else 200)
     response["X-Page-Cache"] = "hit"
     return response
 
 
-def response_keep(key: str, response: HttpResponse, headers: Iterable[str]) -> None:
-    """Keep `response`'s body and the `headers` it has under `key`, for `cached_response`."""
+def response_keep(key: str, response: HttpResponseBase, headers: Iterable[str]) -> None:
+    """Keep `response`'s status, body and the `headers` it has under `key`, for
+    `cached_response`."""
     kept = {name: response[name] for name in headers if response.has_header(name)}
-    cache.set(key, (response.content, kept), TIMEOUT_S)
+    content = response.content if isinstance(response, HttpResponse) else b""
+    cache.set(key, (content, kept, response.status_code), TIMEOUT_S)
 
 
 def page_unit_id(request: HttpRequest) -> int | None:

@@ -320,8 +320,9 @@ def catalogue_page_cacheable(
     model's content version, found from the path) does not keep: its anonymous 200 responses
     are stored here, keyed on the URL, every model's content version (what the zoo page
     uses) and whatever else the page shows (`versions`: functions answering a version
-    string), so any change to what the page shows makes a new key. A hit costs those queries
-    (and `PageCache`'s own lookup, when the path looks like a model page's)."""
+    string), so any change to what the page shows makes a new key. Its redirects are kept
+    too. A hit costs those queries (and `PageCache`'s own lookup, when the path looks like a
+    model page's)."""
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
@@ -338,9 +339,16 @@ def catalogue_page_cacheable(
             if cached is not None:
                 return cached
             response = view(request, *args, **kwargs)
-            if response.status_code == 200 and not response.cookies:
+            if response.cookies:
+                return response
+            if response.status_code == 200:
                 set_response_etag(response)
                 response_keep(key, response, ("Content-Type", "ETag"))
+                response["X-Page-Cache"] = "miss"
+            elif response.status_code in (301, 302):
+                # Where a name leads (a unit's shorthand in search, a tray's added unit)
+                # depends on the catalogue only, which the key holds.
+                response_keep(key, response, ("Location",))
                 response["X-Page-Cache"] = "miss"
             return response
 

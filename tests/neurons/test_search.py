@@ -20,6 +20,26 @@ def test_a_unit_shorthand_goes_straight_to_the_unit(
     assert response["Location"] == "/models/inceptionv1/mixed4c/447/"
 
 
+def test_a_shorthand_redirect_is_kept_until_the_catalogue_changes(
+    client: Client, inceptionv1
+) -> None:
+    from neurons.services import layer_rename
+
+    first = client.get("/search/", {"q": "inceptionv1 mixed4c 447"})
+    again = client.get("/search/", {"q": "inceptionv1 mixed4c 447"})
+    assert (first.status_code, first["X-Page-Cache"]) == (302, "miss")
+    assert (again.status_code, again["X-Page-Cache"]) == (302, "hit")
+    assert first["Location"] == again["Location"] == "/models/inceptionv1/mixed4c/447/"
+    # A rename changes where the name leads at once: the kept redirect is not used.
+    layer_rename(model_slug="inceptionv1", name="mixed4c", new_name="mixed4c_renamed")
+    renamed = client.get("/search/", {"q": "inceptionv1 mixed4c 447"})
+    assert renamed["X-Page-Cache"] == "miss"
+    assert renamed["Location"] == "/models/inceptionv1/mixed4c_renamed/447/"
+    # Signed-in readers are never served from it.
+    client.cookies["sessionid"] = "anything"
+    assert "X-Page-Cache" not in client.get("/search/", {"q": "inceptionv1 mixed4c 447"})
+
+
 def test_curator_labels_are_searchable(client: Client, inceptionv1) -> None:
     Unit.objects.filter(layer__model=inceptionv1, layer__name="mixed3b", index=379).update(
         curator_label="curve detector"
