@@ -1,5 +1,6 @@
 import base64
 import io
+import re
 
 import numpy as np
 import pytest
@@ -58,6 +59,20 @@ def test_unit_pages_show_inputs_and_outputs_with_kernels(
     uri = html.split('class="kernel" src="data:image/png;base64,')[1].split('"')[0]
     kernel = Image.open(io.BytesIO(base64.b64decode(uri)))
     assert kernel.size == (3, 3)  # one pixel per position of conv2d1 → conv2d2's 3x3 kernel
+    # Every input as stored, strongest first: its name, strength (3 places) and tone.
+    inputs = html.split("<h3>Inputs</h3>")[1].split("</ol>")[0]
+    shown = re.findall(
+        r'<span>(conv2d1:\d+)</span></a>\s*<span class="strength (pos|neg|mixed)">(-?[\d.]+)'
+        r'.*?alt="3×3 kernel of (conv2d1:\d+), strength (-?[\d.]+)"',
+        inputs,
+        re.S,
+    )
+    assert [name for name, *_ in shown] == [f"conv2d1:{i}" for i in row.other_indices]
+    for (_, _, value, _, _), strength in zip(shown, row.strengths, strict=True):
+        assert len(value.split(".")[1]) == 3 and abs(float(value) - strength) <= 0.0005 + 1e-9
+    for name, tone, value, alt_name, alt_value in shown:
+        assert (alt_name, alt_value) == (name, value)
+        assert tone == "mixed" or tone == ("neg" if float(value) < 0 else "pos")
     outputs = client.get("/models/inceptionv1/conv2d1/0/?technique=connections").content.decode()
     assert "Outputs" in outputs and 'href="/models/inceptionv1/conv2d2/' in outputs
 
