@@ -407,9 +407,9 @@ def lua_windows_parse(output: str) -> list[Window]:
     return sorted(windows, key=lambda window: window.start_s)
 
 
-def windows_lines(windows: Sequence[Window]) -> list[str]:
+def windows_lines(windows: Sequence[Window], elapsed_s: float | None = None) -> list[str]:
     """The run's time line: where its slowest answers were (the first seconds after a cache
-    flush, or all along). The last window may be short: wrk stops mid-way."""
+    flush, or all along). The last window ends with the run (`elapsed_s`), usually mid-way."""
     if not windows:
         return []
     lines = [
@@ -417,8 +417,11 @@ def windows_lines(windows: Sequence[Window]) -> list[str]:
         f" {'at run p99':>10}"
     ]
     for w in windows:
-        span = f"{w.start_s}-{w.end_s}"
-        rate = w.responses / (w.end_s - w.start_s)
+        end = (
+            w.end_s if elapsed_s is None else max(round(min(w.end_s, elapsed_s), 1), w.start_s + 1)
+        )
+        span = f"{w.start_s}-{end:g}"
+        rate = w.responses / (end - w.start_s)
         lines.append(
             f"{span:<13} {w.responses:>10} {rate:>10.1f} {w.p50_ms:>10.1f}"
             f" {w.p99_ms:>10.1f} {w.at_run_p99:>10}"
@@ -893,7 +896,7 @@ def report(
             f"{kind} {'/'.join(map(str, sorted(codes)))}" for kind, codes in EXPECTED.items()
         )
     )
-    for line in windows_lines(windows):
+    for line in windows_lines(windows, elapsed):
         print(line)
     print(
         f"overall (wrk): {totals.requests} answers in {elapsed:.0f} s, {totals.requests_per_s:.1f}"

@@ -134,6 +134,8 @@ def test_the_time_line_says_when_the_slow_answers_came() -> None:
     assert lines[3].split()[:3] == ["10-15", "1800", "360.0"]
     assert lines[-1].endswith("(150 of 152 in the first window)")
     assert load.windows_lines(load.lua_windows_parse(WRK_OUTPUT)) == []  # an older load.lua
+    # The last window ends with the run: its rate is over the seconds it had.
+    assert load.windows_lines(windows, elapsed_s=12.0)[3].split()[:3] == ["10-12", "1800", "900.0"]
 
 
 def test_wrk_output_without_load_lua_lines_is_refused() -> None:
