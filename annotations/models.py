@@ -8,6 +8,7 @@ by moderation or by authors: hidden and deleted rows stay, and pages leave them 
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.urls import reverse
 
@@ -165,6 +166,10 @@ class Note(models.Model):
     hidden = models.BooleanField(default=False, help_text="hidden by a moderator")
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+    # On PostgreSQL a trigger keeps it (title weighted A, body B) on every insert and update,
+    # whatever writes the row, and a GIN index serves `annotations.search` (migration 0004);
+    # searching no longer parses every note's text. Unused (empty) on SQLite.
+    search_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
         ordering = ["-published", "-created"]

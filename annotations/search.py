@@ -30,15 +30,14 @@ def notes_matching(query: str, *, user: selectors.User) -> QuerySet[Note]:
         return Note.objects.none()
     notes = selectors.with_people(selectors.notes_visible_to(user).filter(hidden=False))
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+        from django.contrib.postgres.search import SearchQuery, SearchRank
 
-        vector = SearchVector("title", weight="A", config=TEXT_SEARCH_CONFIG) + SearchVector(
-            "body", weight="B", config=TEXT_SEARCH_CONFIG
-        )
+        # `search_vector`: title (A) and body (B) in TEXT_SEARCH_CONFIG, kept by a trigger and
+        # indexed (migration 0004), so neither the match nor the rank parses any note's text.
         terms = SearchQuery(query, search_type="websearch", config=TEXT_SEARCH_CONFIG)
         notes = (
-            notes.annotate(search=vector, rank=SearchRank(vector, terms))
-            .filter(search=terms)
+            notes.filter(search_vector=terms)
+            .annotate(rank=SearchRank(F("search_vector"), terms))
             .order_by("-rank", _NEWEST_FIRST, "-pk")
         )
     else:

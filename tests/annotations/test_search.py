@@ -168,3 +168,38 @@ def test_notes_matching_answers_nothing_for_an_empty_query(
     assert [n.pk for n in notes_matching("zebra public", user=people["alice"])] == [
         notes["public"].pk
     ]
+
+
+def test_the_kept_search_vector_follows_every_write_and_is_indexed(
+    clients: dict[str, Client], people: dict[str, Any], make_note: Any
+) -> None:
+    """PostgreSQL: the trigger of migration 0004 keeps each note's vector, whoever writes the
+    row (the service, a bulk update), and the search reads it through the GIN index."""
+    from django.contrib.postgres.search import SearchQuery
+    from django.db import connection
+
+    from annotations.models import Note
+    from annotations.notes import note_update
+    from annotations.search import TEXT_SEARCH_CONFIG
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the kept vector and its index exist on PostgreSQL only")
+    in_body = make_note(title="Untitled", body="Where the okapi looks.")
+    in_title = make_note(title="Okapi detectors", body="Stripes.")
+    assert Note.objects.filter(pk=in_body.pk, search_vector__isnull=False).exists()
+    # Title (weight A) ranks above body (B), and stemming finds the plural.
+    assert [n.pk for n in notes_matching("okapis", user=people["sam"])] == [
+        in_title.pk,
+        in_body.pk,
+    ]
+    note_update(note=in_body, editor=people["alice"], title="Untitled", body="Zebras.", units="")
+    Note.objects.filter(pk=in_title.pk).update(title="Quagga detectors")  # no save(): bulk
+    assert _found(clients["anon"], "okapi") == set()
+    assert _found(clients["anon"], "zebra") == {in_body.pk}
+    assert _found(clients["anon"], "quagga") == {in_title.pk}
+    # The match can use the index (with a few rows the planner prefers others unless told).
+    terms = SearchQuery("quagga", search_type="websearch", config=TEXT_SEARCH_CONFIG)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = Note.objects.filter(search_vector=terms).explain()
+    assert "annotations_note_search_gin" in plan, plan
