@@ -167,6 +167,15 @@ class Unit(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["layer", "index"], name="unit_layer_index_unique")
         ]
+        # Few units have a label, a class name or a family tag: search reads just those rows
+        # (its queries exclude the empty ones) instead of every unit of the catalogue.
+        indexes = [
+            models.Index(
+                fields=["layer"], condition=~models.Q(curator_label=""), name="unit_labelled"
+            ),
+            models.Index(fields=["layer"], condition=~models.Q(class_name=""), name="unit_named"),
+            models.Index(fields=["layer"], condition=~models.Q(family_tag=""), name="unit_tagged"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.layer}/{self.index}"

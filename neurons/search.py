@@ -106,6 +106,7 @@ def units_by_class_name(query: str, models: list[NetworkModel]) -> list[Unit]:
     """Classifier outputs whose class name contains `query` (any case)."""
     units = (
         _in(models)
+        .exclude(class_name="")  # the partial index `unit_named`
         .filter(class_name__icontains=query)
         .select_related("layer__model")
         .order_by("layer__model__slug", "index")

@@ -279,7 +279,7 @@ def unit_following_renames(model_ref: str, layer_name: str, index: int) -> Unit 
 
 def units_by_label(query: str) -> QuerySet[Unit]:
     """Units whose curator label matches: full-text on PostgreSQL, substring on SQLite."""
-    units = Unit.objects.exclude(curator_label="").select_related("layer__model")
+    units = Unit.objects.exclude(curator_label="").select_related("layer__model")  # `unit_labelled`
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchVector
 
@@ -398,7 +398,8 @@ def unit_terms(
 
 def units_by_family(tag: str) -> QuerySet[Unit]:
     """Units whose family tag is `tag`, case-insensitive (every version of every model)."""
-    return Unit.objects.filter(family_tag__iexact=tag).select_related("layer__model")
+    units = Unit.objects.exclude(family_tag="")  # the partial index `unit_tagged`
+    return units.filter(family_tag__iexact=tag).select_related("layer__model")
 
 
 # --- the zoo: every registry entry, imported or not ------------------------------------------

@@ -62,3 +62,29 @@ def test_the_layer_grid_switches_technique(client: Client, inceptionv1) -> None:
     bogus = client.get("/models/inceptionv1/mixed3a/?technique=<script>")
     # No such technique: a 404 (which names the ones there are), never the name echoed raw.
     assert bogus.status_code == 404 and "<script>" not in bogus.content.decode()
+
+
+def test_searches_of_labels_class_names_and_tags_read_only_the_units_that_have_them(
+    inceptionv1,
+) -> None:
+    """Each of the search's unit queries can read a partial index (the few units with a label,
+    class name or tag), not every unit: with sequential scans off, PostgreSQL still picks a
+    sequential scan only where no index serves the query."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from neurons.search import catalogue_search
+
+    if connection.vendor != "postgresql":
+        pytest.skip("EXPLAIN's wording is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a small test catalogue
+        with CaptureQueriesContext(connection) as ran:
+            catalogue_search("dog")
+        unit_queries = [q["sql"] for q in ran.captured_queries if 'FROM "neurons_unit"' in q["sql"]]
+        assert len(unit_queries) == 3  # class names, labels, family tags
+        for sql in unit_queries:
+            cursor.execute("EXPLAIN " + sql)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "Seq Scan on neurons_unit" not in plan, plan
+            assert any(name in plan for name in ("unit_named", "unit_labelled", "unit_tagged"))
