@@ -77,6 +77,18 @@ def database_create(database_url: str) -> None:
             print(f"created database {name}")
 
 
+def planner_statistics_refresh() -> None:
+    """ANALYZE the bench's database (Django's connection), as autovacuum does on a running
+    site. This machine's PostgreSQL runs with autovacuum off, so a data set built in one go
+    had no statistics: the planner took the 1,223 public notes for 5, and a unit's notes took
+    3.1 ms of PostgreSQL instead of 0.24."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+
 def database_drop(database_url: str) -> None:
     """Drop the benchmark's own database (for a rebuild from scratch)."""
     name = database_name(database_url)

@@ -60,6 +60,7 @@ from bench._common import (  # noqa: E402
     free_port,
     gunicorn,
     manage,
+    planner_statistics_refresh,
     renders_ensure,
     stop_on_sigterm,
     wait_until_serving,
@@ -112,6 +113,7 @@ def prepare(env: dict[str, str]) -> None:
     if not TuningCurve.objects.filter(**layer_units).exists():
         manage(env, "examples", MODEL, "--layers", EXAMPLES_LAYER, "--tuning", "--here")
     manage(env, "collectstatic", "--noinput", "--verbosity", "0")
+    planner_statistics_refresh()
     connections.close_all()
     print(f"prepared in {time.perf_counter() - started:.1f} s")
 

@@ -71,6 +71,7 @@ from bench._common import (  # noqa: E402
     gunicorn,
     machine_cpu_busy_s,
     manage,
+    planner_statistics_refresh,
     postgres_cpu_s,
     renders_ensure,
     stop_on_sigterm,
@@ -554,6 +555,7 @@ def prepare(env: dict[str, str]) -> None:
     people_and_writing_build()
     from django.db import connections
 
+    planner_statistics_refresh()
     connections.close_all()
     print(f"prepared in {time.perf_counter() - started:.1f} s")
 

@@ -44,6 +44,7 @@ from bench._common import (  # noqa: E402
     free_port,
     gunicorn,
     manage,
+    planner_statistics_refresh,
     renders_ensure,
     stop_on_sigterm,
     wait_until_serving,
@@ -118,6 +119,7 @@ def prepare(env: dict[str, str]) -> None:
     if not LayerConnection.objects.filter(target__model__in=models, target__name=LAYER).exists():
         manage(env, "connections", MODEL, "--here")
     manage(env, "collectstatic", "--noinput", "--verbosity", "0")
+    planner_statistics_refresh()
     connections.close_all()
     print(f"prepared in {time.perf_counter() - started:.1f} s")
 
