@@ -2,8 +2,16 @@
 compiling the site's templates (~0.35 s of CPU; the cached loader keeps them) and building the
 URL resolver. A process started after a deploy then answers its first unit page in ~0.1 s
 instead of ~0.4 s, while every other request waits behind it. Touches no database or cache, so
-it may run before gunicorn forks its workers."""
+it may run before gunicorn forks its workers.
 
+Then it freezes what exists (`gc.freeze`): Django, the apps, the compiled templates and URL
+patterns, ~440,000 objects that live as long as the process. The garbage collector's full
+collections no longer walk them: measured on `bench/load.py`'s mix in one process, a full
+collection stopped it for ~200 ms every ~800 requests (every request queued on that worker
+waited), and with the freeze for at most 13–26 ms; collections in all took 0.44–0.50 ms per
+request, and 0.24–0.26 with it."""
+
+import gc
 import logging
 from pathlib import Path
 
@@ -36,3 +44,4 @@ def templates_compile() -> int:
 def warm_up() -> None:
     templates_compile()
     reverse("neurons:models")  # builds the resolver's reverse lookups, every namespace included
+    gc.freeze()  # last: everything built so far is kept for the process's life
