@@ -90,12 +90,11 @@ def cached_response(key: str) -> HttpResponse | None:
     return response
 
 
-def response_keep(key: str, response: HttpResponseBase, headers: Iterable[str]) -> None:
+def response_keep(key: str, response: HttpResponse, headers: Iterable[str]) -> None:
     """Keep `response`'s status, body and the `headers` it has under `key`, for
     `cached_response`."""
     kept = {name: response[name] for name in headers if response.has_header(name)}
-    content = response.content if isinstance(response, HttpResponse) else b""
-    cache.set(key, (content, kept, response.status_code), TIMEOUT_S)
+    cache.set(key, (response.content, kept, response.status_code), TIMEOUT_S)
 
 
 def page_unit_id(request: HttpRequest) -> int | None:

@@ -313,6 +313,10 @@ def circuits_shorthand(request: HttpRequest, model: str, shorthand: str) -> Http
     )
 
 
+# What `catalogue_page_cacheable` keeps, by status: the headers a kept answer needs.
+_CATALOGUE_KEPT_HEADERS = {200: ("Content-Type", "ETag"), 301: ("Location",), 302: ("Location",)}
+
+
 def catalogue_page_cacheable(
     *versions: Callable[[], str],
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
@@ -339,16 +343,13 @@ def catalogue_page_cacheable(
             if cached is not None:
                 return cached
             response = view(request, *args, **kwargs)
-            if response.cookies:
-                return response
-            if response.status_code == 200:
-                set_response_etag(response)
-                response_keep(key, response, ("Content-Type", "ETag"))
-                response["X-Page-Cache"] = "miss"
-            elif response.status_code in (301, 302):
-                # Where a name leads (a unit's shorthand in search, a tray's added unit)
-                # depends on the catalogue only, which the key holds.
-                response_keep(key, response, ("Location",))
+            # A redirect is kept too: where a name leads (a unit's shorthand in search, a
+            # tray's added unit) depends on the catalogue only, which the key holds.
+            kept = _CATALOGUE_KEPT_HEADERS.get(response.status_code)
+            if kept is not None and not response.cookies:
+                if response.status_code == 200:
+                    set_response_etag(response)
+                response_keep(key, response, kept)
                 response["X-Page-Cache"] = "miss"
             return response
 

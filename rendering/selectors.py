@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 from django.db.models import Q, QuerySet
+from django.template.defaultfilters import floatformat
 
 from microscope_site.rows import sql_row, sql_rows
 from neurons.models import Layer, NetworkModel, Unit
@@ -77,8 +78,6 @@ class ConnectedUnit:
 
     @property
     def strength_text(self) -> str:
-        from django.template.defaultfilters import floatformat
-
         return floatformat(self.strength, 3)
 
     @property
