@@ -7,8 +7,8 @@ import numpy as np
 from django.db.models import Q, QuerySet
 from django.template.defaultfilters import floatformat
 
-from microscope_site.rows import sql_row, sql_rows
-from neurons.models import Layer, NetworkModel, Unit
+from microscope_site.rows import JoinedSelect, sql_row, sql_rows
+from neurons.models import Layer, NetworkModel, Technique, Unit
 from rendering.engine.connections import kernel_sign
 from rendering.models import (
     Connection,
@@ -125,26 +125,38 @@ def _png_rgb(rgb: np.ndarray) -> bytes:
     )
 
 
+# A unit page built afresh reads these; their SQL is built once (`JoinedSelect`), where the
+# ORM spent more CPU building each query than the database took to answer it.
+_CONNECTION_WITH_LAYERS = JoinedSelect(Connection, "pair__source", "pair__target")
+_RENDER_WITH_UNIT = JoinedSelect(Render, "unit")
+_RENDER_WITH_TECHNIQUE = JoinedSelect(Render, "technique")
+_TECHNIQUE_IS = f"root.technique_id = (SELECT id FROM {Technique._meta.db_table} WHERE slug = %s)"
+
+
 def unit_connections(unit: Unit, *, shown: int = 12) -> dict[str, list[ConnectedUnit]]:
     """Inputs and outputs of `unit`, strongest first, with kernels and the other units' thumbnails.
 
     Two queries whatever the unit has: its connection rows, then every thumbnail they need.
     """
     panels: dict[str, list[ConnectedUnit]] = {"in": [], "out": []}
-    rows = list(Connection.objects.filter(unit=unit).select_related("pair__source", "pair__target"))
+    rows = _CONNECTION_WITH_LAYERS.fetch("root.unit_id = %s", [unit.pk], order_by="root.id")
     wanted: dict[int, set[int]] = {}
     for row in rows:
         other = row.pair.source if row.direction == "in" else row.pair.target
         wanted.setdefault(other.pk, set()).update(row.other_indices[:shown])
     thumbs: dict[tuple[int, int], Render] = {}
     if wanted:
-        condition = Q()
+        conditions: list[str] = []
+        params: list[Any] = ["channel"]
         for layer_id, indices in wanted.items():
-            condition |= Q(layer_id=layer_id, unit__index__in=sorted(indices))
-        renders = (
-            Render.objects.filter(condition, technique__slug="channel", variant=0)
-            .select_related("unit")
-            .order_by("-created")
+            conditions.append(
+                f'(root.layer_id = %s AND unit."index" IN ({", ".join(["%s"] * len(indices))}))'
+            )
+            params += [layer_id, *sorted(indices)]
+        renders = _RENDER_WITH_UNIT.fetch(
+            f"{_TECHNIQUE_IS} AND root.variant = 0 AND ({' OR '.join(conditions)})",
+            params,
+            order_by="root.created DESC",
         )
         for render in renders:
             assert render.unit is not None
@@ -339,8 +351,6 @@ def unit_contents(unit: Unit) -> dict[str, bool]:
 
     Plain SQL: the ORM's seven EXISTS subqueries cost more to compile (about 6 ms of CPU)
     than everything else a cold unit page asks of the database."""
-    from neurons.models import Technique
-
     sql = (
         f"SELECT DISTINCT t.slug FROM {Render._meta.db_table} r"
         f" JOIN {Technique._meta.db_table} t ON t.id = r.technique_id WHERE r.unit_id = %s"
@@ -363,8 +373,6 @@ def layer_contents(layer: Layer) -> dict[str, bool]:
 
     Plain SQL, like `unit_contents`: the ORM's EXISTS subqueries cost ~3 ms of CPU to build,
     on every layer page built."""
-    from neurons.models import Technique
-
     renders = tuple(t for t in layer.grid_techniques if t in RENDER_TABS)
     checks = [
         f"SELECT %s WHERE EXISTS (SELECT 1 FROM {Render._meta.db_table} WHERE layer_id = %s"
@@ -385,10 +393,10 @@ def layer_contents(layer: Layer) -> dict[str, bool]:
 
 def unit_technique_renders(unit: Unit, technique: str) -> list[Render]:
     """The unit's renders with one technique, newest first (diversity images in order)."""
-    return list(
-        Render.objects.filter(unit=unit, technique__slug=technique)
-        .select_related("technique")
-        .order_by("-created", "variant")
+    return _RENDER_WITH_TECHNIQUE.fetch(
+        "root.unit_id = %s AND technique.slug = %s",
+        [unit.pk, technique],
+        order_by="root.created DESC, root.variant",
     )
 
 
@@ -396,8 +404,6 @@ def _model_has_active_jobs(model_id: int, technique: str) -> bool:
     """Whether any queued or running job of `technique` works on a layer of the model: every
     job that can fill a unit's tab does. Plain SQL (~0.15 ms of CPU against ~1 ms for the
     ORM's), as every unit page built asks it."""
-    from neurons.models import Technique
-
     statuses = list(RenderJob.ACTIVE)
     sql = (
         f"SELECT EXISTS (SELECT 1 FROM {RenderJob._meta.db_table} j"
