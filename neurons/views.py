@@ -16,7 +16,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 
 from neurons import selectors
 from neurons.citations import jsonld_script, layer_citation, model_citation, unit_citation
-from neurons.models import NetworkModel, Unit
+from neurons.models import NetworkModel, Unit, layer_path
 from neurons.pagecache import (
     cached_response,
     page_cacheable,
@@ -192,7 +192,7 @@ def unit_detail(request: HttpRequest, model: str, layer: str, index: int) -> Htt
 
 def _unit_url(here: dict[str, str], index: int, technique: str | None) -> str:
     """A unit page of this layer, on the same tab (the reader stays where they were)."""
-    url = reverse("neurons:unit", kwargs={**here, "index": index})
+    url = f"{layer_path(here['model'], here['layer'])}{index}/"
     return f"{url}?{urlencode({'technique': technique})}" if technique else url
 
 
