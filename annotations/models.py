@@ -10,9 +10,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.urls import reverse
 
 from annotations.bidi import strip_bidi
+from microscope_site.links import reverse_kept
 from neurons.models import Unit
 
 TITLE_MAX = 200
@@ -42,7 +42,7 @@ class Institution(models.Model):
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
-        return reverse("annotations:institution", kwargs={"slug": self.slug})
+        return reverse_kept("annotations:institution", kwargs={"slug": self.slug})
 
     @property
     def domains(self) -> list[str]:
@@ -107,7 +107,7 @@ class Profile(models.Model):
         return self.display_name or self.user.get_username()
 
     def get_absolute_url(self) -> str:
-        return reverse("annotations:person", kwargs={"username": self.user.get_username()})
+        return reverse_kept("annotations:person", kwargs={"username": self.user.get_username()})
 
 
 class Invitation(models.Model):
@@ -179,7 +179,7 @@ class Note(models.Model):
         return self.title
 
     def get_absolute_url(self) -> str:
-        return reverse("annotations:note", kwargs={"pk": self.pk})
+        return reverse_kept("annotations:note", kwargs={"pk": self.pk})
 
     @property
     def is_public(self) -> bool:
@@ -250,7 +250,7 @@ class NoteRevision(models.Model):
         return f"{self.note} r{self.number}"
 
     def get_absolute_url(self) -> str:
-        return reverse(
+        return reverse_kept(
             "annotations:note-revision", kwargs={"pk": self.note_id, "number": self.number}
         )
 
@@ -296,9 +296,9 @@ class Comment(models.Model):
 
     def get_absolute_url(self) -> str:
         if self.note_id is not None:
-            base = reverse("annotations:note", kwargs={"pk": self.note_id})
+            base = reverse_kept("annotations:note", kwargs={"pk": self.note_id})
         else:
-            base = reverse("annotations:unit-discussion", kwargs={"unit_id": self.unit_id})
+            base = reverse_kept("annotations:unit-discussion", kwargs={"unit_id": self.unit_id})
         return f"{base}#comment-{self.pk}"
 
     @property

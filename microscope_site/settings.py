@@ -88,6 +88,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # `{% url %}` answered from `reverse()` kept per process (microscope_site/links.py).
+            "builtins": ["microscope_site.links"],
         },
     },
 ]

@@ -1,12 +1,10 @@
 """The catalogue: network models (one row per weights version), their layers and units."""
 
-from functools import lru_cache
-
 from django.conf import settings
 from django.db import models
-from django.urls import get_script_prefix, get_urlconf, reverse
 
 from microscope_site.jobs import Job
+from microscope_site.links import reverse_kept
 
 
 class NetworkModel(models.Model):
@@ -76,10 +74,10 @@ class NetworkModel(models.Model):
         return f"{self.slug}@{self.version}"
 
     def get_absolute_url(self) -> str:
-        return reverse("neurons:model", kwargs={"model": self.slug})
+        return reverse_kept("neurons:model", kwargs={"model": self.slug})
 
     def get_versioned_url(self) -> str:
-        return reverse("neurons:model", kwargs={"model": f"{self.slug}@{self.version}"})
+        return reverse_kept("neurons:model", kwargs={"model": f"{self.slug}@{self.version}"})
 
     @property
     def untrained(self) -> bool:
@@ -191,15 +189,8 @@ class Unit(models.Model):
 
 
 def layer_path(model: str, layer: str) -> str:
-    """`reverse("neurons:layer", …)`, kept per process: Django's `reverse` took ~0.19 ms of
-    CPU a unit link here, and a search page lists a hundred; layer and unit links start with
-    it. Kept per URL configuration and script prefix, which `reverse` depends on."""
-    return _layer_path(get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF, model, layer)
-
-
-@lru_cache(maxsize=4096)
-def _layer_path(prefix: str, urlconf: str, model: str, layer: str) -> str:
-    return reverse("neurons:layer", urlconf=urlconf, kwargs={"model": model, "layer": layer})
+    """A layer's page; unit links start with it (a search page lists a hundred)."""
+    return reverse_kept("neurons:layer", kwargs={"model": model, "layer": layer})
 
 
 class Technique(models.Model):

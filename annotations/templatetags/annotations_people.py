@@ -4,9 +4,10 @@ from typing import Any
 
 from django import template
 from django.core.exceptions import ObjectDoesNotExist
-from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+
+from microscope_site.links import reverse_kept
 
 register = template.Library()
 
@@ -21,7 +22,7 @@ def byline(who: Any) -> SafeString:
         profile = None
     name = format_html(
         '<a href="{}"><bdi>{}</bdi></a>',
-        reverse("annotations:person", kwargs={"username": who.username}),
+        reverse_kept("annotations:person", kwargs={"username": who.username}),
         (profile.display_name if profile is not None else "") or who.username,
     )
     institution = profile.institution if profile is not None else None
