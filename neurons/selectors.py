@@ -10,7 +10,7 @@ from django.db.models.functions import Lower, RowNumber
 from django.http import Http404
 
 from microscope_site.errors import Moved
-from microscope_site.rows import JoinedSelect, sql_row, sql_rows, unique_or_none
+from microscope_site.rows import JoinedSelect, sql_row, sql_rows
 from neurons.models import Layer, NetworkModel, Rename, Unit
 
 if TYPE_CHECKING:
@@ -33,15 +33,20 @@ def latest_models() -> list[NetworkModel]:
     return list(latest.values())
 
 
+# Every layer and unit page built, and the API's reads by name, look these up: SQL built once.
+_MODEL = JoinedSelect(NetworkModel)
+_LAYER = JoinedSelect(Layer)
+_UNIT_WITH_LAYER = JoinedSelect(Unit, "layer__model")
+
+
 def model_get(ref: str) -> NetworkModel:
     """`slug` (the newest ready version) or `slug@version` (exactly that version) or 404."""
     slug, _, version = ref.partition("@")
-    versions = model_versions().filter(slug=slug)
-    model = (
-        versions.filter(version=version).first()
-        if version
-        else versions.order_by("-created", "-pk").first()
-    )
+    where, params = "root.status = %s AND root.slug = %s", [NetworkModel.Status.READY, slug]
+    if version:
+        where, params = where + " AND root.version = %s", [*params, version]
+    found = _MODEL.fetch(where, params, order_by="root.created DESC, root.id DESC", limit=1)
+    model = found[0] if found else None
     if model is None:
         renamed = Rename.objects.filter(kind=Rename.Kind.MODEL, old=slug).first()
         if renamed is not None:
@@ -84,8 +89,16 @@ def _renamed_layer(model: NetworkModel, name: str) -> None:
         raise Moved("layer", name, renamed.new)
 
 
+def _layer_named(model: NetworkModel, name: str) -> Layer | None:
+    found = _LAYER.fetch("root.model_id = %s AND root.name = %s", [model.pk, name], limit=1)
+    if not found:
+        return None
+    found[0].model = model  # as `model.layers` gives it, with no query to reach it
+    return found[0]
+
+
 def layer_get(model: NetworkModel, name: str) -> Layer:
-    layer = unique_or_none(model.layers.filter(name=name))
+    layer = _layer_named(model, name)
     if layer is None:
         _renamed_layer(model, name)
         raise Http404(f"{model} has no layer {name!r}")
@@ -95,7 +108,7 @@ def layer_get(model: NetworkModel, name: str) -> Layer:
 def layer_get_or_alias(model: NetworkModel, name: str) -> Layer:
     """The layer, or the one an older spelling names: OpenAI Microscope's `mixed4c_0`
     (TensorFlow tensor names) and the Circuits thread's `4c` for InceptionV1."""
-    layer = model.layers.filter(name=name).first()
+    layer = _layer_named(model, name)
     if layer is None:
         layer = layer_by_shorthand(model, name.removesuffix("_0"))
     return layer
@@ -115,7 +128,13 @@ def layer_by_shorthand(model: NetworkModel, short: str) -> Layer:
 
 
 def unit_get(layer: Layer, index: int) -> Unit:
-    unit = unique_or_none(layer.units.filter(index=index).select_related("layer__model"))
+    # A layer's units are 0 … num_units - 1; checked first, as SQL refuses an index past 64 bits.
+    found = (
+        _UNIT_WITH_LAYER.fetch('root.layer_id = %s AND root."index" = %s', [layer.pk, index])
+        if 0 <= index < layer.num_units
+        else []
+    )
+    unit = found[0] if found else None
     if unit is None:
         raise Http404(f"{layer} has units 0–{layer.num_units - 1}, not {index}")
     return unit
@@ -193,9 +212,6 @@ def unit_at(model_ref: str, layer_name: str, index: int) -> Unit:
         return unit
     network = model_get(model_ref)
     return unit_get(layer_get_or_alias(network, layer_name), index)
-
-
-_UNIT_WITH_LAYER = JoinedSelect(Unit, "layer__model")
 
 
 def unit_by_id(unit_id: int) -> Unit:
