@@ -51,8 +51,14 @@ def _wrapper(*command: str, new_session: bool = False) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.servers", "--servers", "--", *command],
         cwd=servers.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=new_session,
+        start_new_session=new_session, preexec_fn=_as_a_terminal_starts_it,
     )  # fmt: skip
+
+
+def _as_a_terminal_starts_it() -> None:
+    """Ctrl-C as a terminal's foreground job has it, even when this suite runs as a background
+    job (`make test &`), which starts with SIGINT ignored and would pass that on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _listening(port: int) -> bool:
