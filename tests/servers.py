@@ -322,16 +322,10 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
 
 
 def _run(command: Sequence[str], env: dict[str, str]) -> int:
-    # A terminal's Ctrl-C reaches the command itself (one process group); TERM and HUP are
-    # passed on. Either way the servers are stopped once the command has ended. A Ctrl-C that
-    # comes while the command is being started can be lost by it (between fork and exec it
-    # still has this process's handler, which exec drops), so one that came then is passed on.
-    early: list[int] = []
-    signal.signal(signal.SIGINT, lambda received, frame: early.append(received))
     child = subprocess.Popen(list(command), env=env)
+    # A terminal's Ctrl-C reaches the command itself (one process group); TERM and HUP are
+    # passed on. Either way the servers are stopped once the command has ended.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if early:
-        child.send_signal(signal.SIGINT)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda received, frame: child.send_signal(received))
     code = child.wait()
