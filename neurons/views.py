@@ -110,7 +110,10 @@ def layer_detail(request: HttpRequest, model: str, layer: str) -> HttpResponse:
     # paginator needs no COUNT query.
     page = Paginator(range(found.num_units), UNITS_PER_PAGE).get_page(request.GET.get("page"))
     start = (page.number - 1) * UNITS_PER_PAGE
-    units = list(found.units.filter(index__gte=start, index__lt=start + UNITS_PER_PAGE))
+    # By index alone: the units' default order (model, layer, index) joins two tables to sort.
+    units = list(
+        found.units.filter(index__gte=start, index__lt=start + UNITS_PER_PAGE).order_by("index")
+    )
     nav_layers = selectors.model_layers(network)
     previous_layer, next_layer = selectors.layer_neighbours(nav_layers, found.name)
     context = {

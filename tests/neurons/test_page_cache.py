@@ -143,6 +143,22 @@ def test_model_layer_and_zoo_pages_are_cached_too(
     assert client.get(url)["X-Page-Cache"] == "hit"
 
 
+def test_a_layer_page_reads_its_units_by_index_alone(client: Client, tiny: NetworkModel) -> None:
+    """The grid's units are one layer's: sorting them by the units' default order (model,
+    layer, index) joined the model and layer tables (~0.45 ms of PostgreSQL's planning)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _caches_clear()
+    with CaptureQueriesContext(connection) as asked:
+        page = client.get("/models/tinynet/conv2/")
+    assert page.status_code == 200
+    (units,) = [q["sql"] for q in asked.captured_queries if '"neurons_unit"."index" >=' in q["sql"]]
+    assert "JOIN" not in units and 'ORDER BY "neurons_unit"."index" ASC' in units
+    shown = re.findall(r'href="/models/tinynet/conv2/(\d+)/', page.content.decode())
+    assert shown and shown == sorted(shown, key=int)
+
+
 def test_each_query_string_is_its_own_page(client: Client, tiny: NetworkModel) -> None:
     channel = client.get("/models/tinynet/conv2/")
     negative = client.get("/models/tinynet/conv2/?technique=negative")
