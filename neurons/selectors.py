@@ -307,7 +307,8 @@ def units_by_label(query: str) -> QuerySet[Unit]:
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchVector
 
-        return units.annotate(search=SearchVector("curator_label")).filter(
+        # An alias, not an annotation: filtered on, never read back with every unit.
+        return units.alias(search=SearchVector("curator_label")).filter(
             search=SearchQuery(query, search_type="websearch")
         )
     return units.filter(curator_label__icontains=query)

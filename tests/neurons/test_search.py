@@ -88,3 +88,32 @@ def test_searches_of_labels_class_names_and_tags_read_only_the_units_that_have_t
             plan = "\n".join(row[0] for row in cursor.fetchall())
             assert "Seq Scan on neurons_unit" not in plan, plan
             assert any(name in plan for name in ("unit_named", "unit_labelled", "unit_tagged"))
+
+
+def test_listed_units_cost_the_same_queries_however_many_and_read_only_what_is_shown(
+    client: Client, inceptionv1
+) -> None:
+    """A search page reads its units once per list with their layers' names, and takes each
+    unit's model from the models it already read, not from every unit's row joined to its
+    model's (description, citation, JSON fields)."""
+    from django.core.cache import caches
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def search(label: str, count: int) -> tuple[str, list[str]]:
+        units = Unit.objects.filter(layer__model=inceptionv1, layer__name="mixed4a")
+        Unit.objects.filter(pk__in=units.order_by("index")[:count].values("pk")).update(
+            curator_label=label, family_tag=label
+        )
+        caches["default"].clear()
+        with CaptureQueriesContext(connection) as ran:
+            html = client.get("/search/", {"q": label}).content.decode()
+        return html, [q["sql"] for q in ran.captured_queries]
+
+    few_html, few = search("zebra", 2)
+    many_html, many = search("okapi", 40)
+    assert len(few) == len(many)
+    assert many_html.count('href="/models/inceptionv1/mixed4a/') == 80  # labelled and family
+    assert 'href="/models/inceptionv1/mixed4a/39/">InceptionV1 mixed4a:39</a> — okapi' in many_html
+    listed = [sql for sql in many if 'FROM "neurons_unit"' in sql]
+    assert listed and not any("citation_bibtex" in sql for sql in listed)
