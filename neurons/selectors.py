@@ -303,7 +303,7 @@ def unit_following_renames(model_ref: str, layer_name: str, index: int) -> Unit 
 
 def units_by_label(query: str) -> QuerySet[Unit]:
     """Units whose curator label matches: full-text on PostgreSQL, substring on SQLite."""
-    units = Unit.objects.exclude(curator_label="").select_related("layer__model")  # `unit_labelled`
+    units = Unit.objects.exclude(curator_label="")  # the partial index `unit_labelled`
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchVector
 
@@ -424,7 +424,7 @@ def unit_terms(
 def units_by_family(tag: str) -> QuerySet[Unit]:
     """Units whose family tag is `tag`, case-insensitive (every version of every model)."""
     units = Unit.objects.exclude(family_tag="")  # the partial index `unit_tagged`
-    return units.filter(family_tag__iexact=tag).select_related("layer__model")
+    return units.filter(family_tag__iexact=tag)
 
 
 # --- the zoo: every registry entry, imported or not ------------------------------------------
