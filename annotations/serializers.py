@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -20,6 +19,7 @@ from annotations.models import (
     Report,
 )
 from microscope_site.api_queries import BIGINT_MAX
+from microscope_site.links import reverse_kept
 from neurons.serializers import absolute, unit_api_path, unit_key
 
 # Ids in a body are bounded as in a query string: 10**25 is a 400, not an OverflowError.
@@ -37,7 +37,7 @@ def person(context: dict[str, Any], user: Any) -> dict[str, str]:
     return {
         "username": username,
         "name": selectors.author_name(user),
-        "url": absolute(context, reverse("annotations:person", kwargs={"username": username})),
+        "url": absolute(context, reverse_kept("annotations:person", kwargs={"username": username})),
     }
 
 
@@ -115,7 +115,7 @@ class NoteSerializer(serializers.ModelSerializer[Note]):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_comments_url(self, note: Note) -> str:
-        return absolute(self.context, reverse("api:comment-list") + f"?note={note.pk}")
+        return absolute(self.context, reverse_kept("api:comment-list") + f"?note={note.pk}")
 
 
 class NoteWriteSerializer(serializers.Serializer[Any]):
@@ -273,13 +273,15 @@ class ReportListSerializer(serializers.ModelSerializer[Report]):
     def get_note_url(self, report: Report) -> str | None:
         if report.note_id is None:
             return None
-        return absolute(self.context, reverse("api:note-detail", kwargs={"pk": report.note_id}))
+        return absolute(
+            self.context, reverse_kept("api:note-detail", kwargs={"pk": report.note_id})
+        )
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_comment_url(self, report: Report) -> str | None:
         if report.comment_id is None:
             return None
-        path = reverse("api:comment-detail", kwargs={"pk": report.comment_id})
+        path = reverse_kept("api:comment-detail", kwargs={"pk": report.comment_id})
         return absolute(self.context, path)
 
 

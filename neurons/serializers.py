@@ -4,11 +4,12 @@ from functools import cache
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.urls import get_script_prefix, reverse
+from django.urls import get_script_prefix
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from microscope_site.links import reverse_kept
 from neurons.models import ImportJob, Layer, NetworkModel, Technique, Unit
 from neurons.panels import page_contents
 
@@ -24,7 +25,7 @@ def model_ref(model: NetworkModel) -> str:
 
 
 def model_api_url(context: dict[str, Any], model: NetworkModel) -> str:
-    return absolute(context, reverse("api:model-detail", kwargs={"ref": model_ref(model)}))
+    return absolute(context, reverse_kept("api:model-detail", kwargs={"ref": model_ref(model)}))
 
 
 _PK_SENTINEL = 987654321
@@ -32,7 +33,7 @@ _PK_SENTINEL = 987654321
 
 @cache
 def _unit_api_parts(view: str, script_prefix: str) -> tuple[str, str]:
-    path = reverse(view, kwargs={"pk": _PK_SENTINEL})
+    path = reverse_kept(view, kwargs={"pk": _PK_SENTINEL})
     before, found, after = path.partition(str(_PK_SENTINEL))
     if not found:
         raise ImproperlyConfigured(f"{view}'s URL does not print its pk: {path}")
@@ -41,7 +42,7 @@ def _unit_api_parts(view: str, script_prefix: str) -> tuple[str, str]:
 
 @cache
 def _list_path(view: str, script_prefix: str) -> str:
-    return reverse(view)
+    return reverse_kept(view)
 
 
 def unit_api_path(pk: int, view: str = "api:unit-detail") -> str:
@@ -102,7 +103,9 @@ class NetworkModelSerializer(serializers.ModelSerializer[NetworkModel]):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_layers_url(self, model: NetworkModel) -> str:
-        return absolute(self.context, reverse("api:model-layers", kwargs={"ref": model_ref(model)}))
+        return absolute(
+            self.context, reverse_kept("api:model-layers", kwargs={"ref": model_ref(model)})
+        )
 
 
 class ModelVersionSerializer(serializers.Serializer[NetworkModel]):
@@ -186,7 +189,7 @@ class LayerSerializer(serializers.ModelSerializer[Layer]):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_units_url(self, layer: Layer) -> str:
-        return absolute(self.context, reverse("api:unit-list") + f"?layer={layer.pk}")
+        return absolute(self.context, reverse_kept("api:unit-list") + f"?layer={layer.pk}")
 
 
 class UnitSerializer(serializers.ModelSerializer[Unit]):
@@ -300,8 +303,8 @@ class UnitDetailSerializer(UnitSerializer):
         page = {"model": ref, "layer": unit.layer.name, "index": index}
         return {
             "index": index,
-            "url": absolute(self.context, reverse("api:unit-by-key", kwargs=kwargs)),
-            "html_url": absolute(self.context, reverse("neurons:unit", kwargs=page)),
+            "url": absolute(self.context, reverse_kept("api:unit-by-key", kwargs=kwargs)),
+            "html_url": absolute(self.context, reverse_kept("neurons:unit", kwargs=page)),
         }
 
     @extend_schema_field(UnitNeighboursSerializer)
@@ -316,10 +319,12 @@ class UnitDetailSerializer(UnitSerializer):
             next_layer = {
                 "name": name,
                 "url": absolute(
-                    self.context, reverse("api:layer-by-key", kwargs={"ref": ref, "layer": name})
+                    self.context,
+                    reverse_kept("api:layer-by-key", kwargs={"ref": ref, "layer": name}),
                 ),
                 "html_url": absolute(
-                    self.context, reverse("neurons:layer", kwargs={"model": ref, "layer": name})
+                    self.context,
+                    reverse_kept("neurons:layer", kwargs={"model": ref, "layer": name}),
                 ),
             }
         return {
