@@ -4,7 +4,7 @@ from functools import cache
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.urls import get_script_prefix
+from django.urls import get_script_prefix, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -33,7 +33,7 @@ _PK_SENTINEL = 987654321
 
 @cache
 def _unit_api_parts(view: str, script_prefix: str) -> tuple[str, str]:
-    path = reverse_kept(view, kwargs={"pk": _PK_SENTINEL})
+    path = reverse(view, kwargs={"pk": _PK_SENTINEL})
     before, found, after = path.partition(str(_PK_SENTINEL))
     if not found:
         raise ImproperlyConfigured(f"{view}'s URL does not print its pk: {path}")
@@ -42,7 +42,7 @@ def _unit_api_parts(view: str, script_prefix: str) -> tuple[str, str]:
 
 @cache
 def _list_path(view: str, script_prefix: str) -> str:
-    return reverse_kept(view)
+    return reverse(view)
 
 
 def unit_api_path(pk: int, view: str = "api:unit-detail") -> str:
